@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MCPScopesConfig(AppConfig):
+    name = "django_mcp_scopes"
+    label = "mcp_scopes"
+    verbose_name = _("MCP scopes")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django_mcp_scopes import receivers  # noqa: F401

@@ -1,0 +1,235 @@
+"""Settings for django-mcp-scopes, read from the ``MCP_SCOPES`` dict in Django settings.
+
+Every setting has a typed property here with its default beside it. Values are validated
+when read: a malformed value raises ``ImproperlyConfigured`` with a message that names the
+setting, and the system checks (``django_mcp_scopes.E0xx``) report the same at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTINGS_NAME = "MCP_SCOPES"
+
+DEFAULTS: dict[str, Any] = {
+    # Public origin (and optional path prefix) of this server, e.g. "https://api.example.com".
+    # Each endpoint's canonical resource URI is BASE_URL + its path. None: derived from the
+    # request (honours SECURE_PROXY_SSL_HEADER / USE_X_FORWARDED_HOST when Django is set up for it).
+    "BASE_URL": None,
+    # Issuer identifiers of the authorization servers. Empty: django-oauth-toolkit's own
+    # (OIDC_ISS_ENDPOINT, else derived from the request) when oauth2_provider is installed.
+    "AUTHORIZATION_SERVERS": [],
+    # Cache alias used for the scope registry and the token cache.
+    "CACHE_ALIAS": "default",
+    # Key prefix for everything this app stores in the cache.
+    "CACHE_KEY_PREFIX": "mcp_scopes",
+    # How long (seconds) a process trusts its in-memory scope snapshot before it asks the
+    # shared cache whether the scopes changed. Changes reach every process within this time.
+    "REGISTRY_REFRESH_SECONDS": 0.5,
+    # Optional RFC 9728 fields.
+    "RESOURCE_NAME": "",
+    "RESOURCE_DOCUMENTATION": "",
+    "RESOURCE_POLICY_URI": "",
+    "RESOURCE_TOS_URI": "",
+    # Path (without leading slash) of the endpoint whose metadata is also served at the root
+    # /.well-known/oauth-protected-resource. None: no root document.
+    "ROOT_RESOURCE_PATH": None,
+    # Cache-Control max-age (seconds) of the protected-resource metadata.
+    "METADATA_MAX_AGE": 60,
+    # Token validation.
+    "TOKEN_CACHE_SECONDS": 30,
+    "ALLOW_TOKENS_WITHOUT_RESOURCE": False,
+    "INTROSPECTION_TIMEOUT_SECONDS": 5.0,
+    "INTROSPECTION_CACHE_SECONDS": 30,
+    "SERVICE_UNAVAILABLE_RETRY_AFTER": 5,
+    # MCP endpoint.
+    "LIST_ALL_OPERATIONS": False,
+    "ALLOWED_ORIGINS": [],
+    "MAX_BODY_BYTES": 1024 * 1024,
+}
+
+
+def _require(condition: bool, name: str, expected: str, value: Any) -> None:
+    if not condition:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}[{name!r}] must be {expected}; got {value!r}.")
+
+
+def _is_str_list(value: Any) -> bool:
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, (str, bytes))
+        and all(isinstance(item, str) for item in value)
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class MCPScopesSettings:
+    """Typed access to ``settings.MCP_SCOPES`` with defaults."""
+
+    def _user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTINGS_NAME, {})
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict; got {type(value).__name__}.")
+        return value
+
+    def _get(self, name: str) -> Any:
+        return self._user_settings().get(name, DEFAULTS[name])
+
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self._user_settings()) - set(DEFAULTS))
+
+    def _optional_url(self, name: str) -> str | None:
+        value = self._get(name)
+        if value in (None, ""):
+            return None
+        _require(isinstance(value, str) and "://" in value, name, "an absolute URL or None", value)
+        return str(value).rstrip("/")
+
+    def _str(self, name: str) -> str:
+        value = self._get(name)
+        _require(isinstance(value, str), name, "a string", value)
+        return str(value)
+
+    def _str_list(self, name: str) -> list[str]:
+        value = self._get(name)
+        _require(_is_str_list(value), name, "a list of strings", value)
+        return list(value)
+
+    def _number(self, name: str, minimum: float = 0) -> float:
+        value = self._get(name)
+        _require(_is_number(value) and value >= minimum, name, f"a number >= {minimum}", value)
+        return float(value)
+
+    def _int(self, name: str, minimum: int = 0) -> int:
+        value = self._get(name)
+        _require(
+            isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+            name,
+            f"an integer >= {minimum}",
+            value,
+        )
+        return int(value)
+
+    def _bool(self, name: str) -> bool:
+        value = self._get(name)
+        _require(isinstance(value, bool), name, "True or False", value)
+        return bool(value)
+
+    @property
+    def BASE_URL(self) -> str | None:
+        return self._optional_url("BASE_URL")
+
+    @property
+    def AUTHORIZATION_SERVERS(self) -> list[str]:
+        servers = self._str_list("AUTHORIZATION_SERVERS")
+        for server in servers:
+            _require("://" in server, "AUTHORIZATION_SERVERS", "a list of absolute issuer URLs", servers)
+        return servers
+
+    @property
+    def CACHE_ALIAS(self) -> str:
+        alias = self._str("CACHE_ALIAS")
+        _require(alias in settings.CACHES, "CACHE_ALIAS", f"one of {sorted(settings.CACHES)}", alias)
+        return alias
+
+    @property
+    def CACHE_KEY_PREFIX(self) -> str:
+        return self._str("CACHE_KEY_PREFIX")
+
+    @property
+    def REGISTRY_REFRESH_SECONDS(self) -> float:
+        return self._number("REGISTRY_REFRESH_SECONDS")
+
+    @property
+    def RESOURCE_NAME(self) -> str:
+        return self._str("RESOURCE_NAME")
+
+    @property
+    def RESOURCE_DOCUMENTATION(self) -> str | None:
+        return self._optional_url("RESOURCE_DOCUMENTATION")
+
+    @property
+    def RESOURCE_POLICY_URI(self) -> str | None:
+        return self._optional_url("RESOURCE_POLICY_URI")
+
+    @property
+    def RESOURCE_TOS_URI(self) -> str | None:
+        return self._optional_url("RESOURCE_TOS_URI")
+
+    @property
+    def ROOT_RESOURCE_PATH(self) -> str | None:
+        value = self._get("ROOT_RESOURCE_PATH")
+        if value is None:
+            return None
+        _require(isinstance(value, str) and value.strip("/"), "ROOT_RESOURCE_PATH", "a URL path or None", value)
+        return str(value).strip("/")
+
+    @property
+    def METADATA_MAX_AGE(self) -> int:
+        return self._int("METADATA_MAX_AGE")
+
+    @property
+    def TOKEN_CACHE_SECONDS(self) -> float:
+        return self._number("TOKEN_CACHE_SECONDS")
+
+    @property
+    def ALLOW_TOKENS_WITHOUT_RESOURCE(self) -> bool:
+        return self._bool("ALLOW_TOKENS_WITHOUT_RESOURCE")
+
+    @property
+    def INTROSPECTION_TIMEOUT_SECONDS(self) -> float:
+        return self._number("INTROSPECTION_TIMEOUT_SECONDS", minimum=0.001)
+
+    @property
+    def INTROSPECTION_CACHE_SECONDS(self) -> float:
+        return self._number("INTROSPECTION_CACHE_SECONDS")
+
+    @property
+    def SERVICE_UNAVAILABLE_RETRY_AFTER(self) -> int:
+        return self._int("SERVICE_UNAVAILABLE_RETRY_AFTER", minimum=1)
+
+    @property
+    def LIST_ALL_OPERATIONS(self) -> bool:
+        return self._bool("LIST_ALL_OPERATIONS")
+
+    @property
+    def ALLOWED_ORIGINS(self) -> list[str]:
+        return self._str_list("ALLOWED_ORIGINS")
+
+    @property
+    def MAX_BODY_BYTES(self) -> int:
+        return self._int("MAX_BODY_BYTES", minimum=1)
+
+    def validate(self) -> list[str]:
+        """Return one message per malformed setting (used by the system checks)."""
+        problems = []
+        try:
+            self._user_settings()
+        except ImproperlyConfigured as exc:
+            return [str(exc)]
+        for name in DEFAULTS:
+            try:
+                getattr(self, name)
+            except ImproperlyConfigured as exc:
+                problems.append(str(exc))
+        return problems
+
+
+mcp_scopes_settings = MCPScopesSettings()
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTINGS_NAME, "CACHES"):
+        from django_mcp_scopes.registry import scope_registry
+
+        scope_registry.reset_local()

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import django
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from django_mcp_scopes.validators import SCOPE_NAME_MAX_LENGTH, validate_scope_name
+
+NEVER_ADVERTISED = frozenset({"offline_access"})
+
+# Django 5.1 renamed CheckConstraint(check=...) to condition=...; the migration uses the same switch.
+_CHECK_KWARG = "condition" if django.VERSION >= (5, 1) else "check"
+
+
+class ScopeManager(models.Manager["Scope"]):
+    def _implication_path(self, start_pk: int, target_pk: int) -> list[str] | None:
+        """Names along an implication path from start to target, or None when there is none."""
+        edges: dict[int, list[int]] = {}
+        for from_id, to_id in Scope.implies.through.objects.values_list("from_scope_id", "to_scope_id"):
+            edges.setdefault(from_id, []).append(to_id)
+        parents: dict[int, int | None] = {start_pk: None}
+        queue = [start_pk]
+        while queue:
+            current = queue.pop(0)
+            if current == target_pk:
+                ids = []
+                node: int | None = current
+                while node is not None:
+                    ids.append(node)
+                    node = parents[node]
+                names = dict(self.filter(pk__in=ids).values_list("pk", "name"))
+                return [names[pk] for pk in reversed(ids)]
+            for child in edges.get(current, ()):
+                if child not in parents:
+                    parents[child] = current
+                    queue.append(child)
+        return None
+
+
+
+class Scope(models.Model):
+    """An OAuth scope this server understands, with what it means and what it implies."""
+
+    name = models.CharField(
+        _("name"),
+        max_length=SCOPE_NAME_MAX_LENGTH,
+        unique=True,
+        validators=[validate_scope_name],
+        help_text=_("The scope-token clients request, e.g. entries:read. Case-sensitive."),
+    )
+    description = models.TextField(
+        _("description"),
+        blank=True,
+        help_text=_("What a person granting this scope agrees to; shown on the consent page."),
+    )
+    is_active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("An inactive scope grants nothing, at once, on every server."),
+    )
+    is_advertised = models.BooleanField(
+        _("advertised"),
+        default=False,
+        help_text=_(
+            "Part of the baseline: published in scopes_supported and asked for in the 401 challenge."
+        ),
+    )
+    implies = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="implied_by",
+        verbose_name=_("implies"),
+        help_text=_("Narrower scopes that this scope grants too."),
+    )
+    objects = ScopeManager()
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("scope")
+        verbose_name_plural = _("scopes")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="mcp_scopes_scope_name_ci_unique",
+                violation_error_message=_(
+                    "A scope with this name in another letter case already exists; "
+                    "scope names must differ by more than case."
+                ),
+            ),
+            models.CheckConstraint(
+                **{_CHECK_KWARG: ~models.Q(name__in=sorted(NEVER_ADVERTISED), is_advertised=True)},
+                name="mcp_scopes_scope_offline_access_not_advertised",
+                violation_error_message=_("offline_access can never be advertised."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.name in NEVER_ADVERTISED and self.is_advertised:
+            raise ValidationError(
+                {"is_advertised": _("%(name)s can never be advertised.") % {"name": self.name}}
+            )
+
+    def check_implications(self, implied: Iterable[Scope]) -> None:
+        """Raise ValidationError if implying ``implied`` would create a cycle."""
+        implied = list(implied)
+        if any(scope.pk == self.pk and self.pk is not None for scope in implied):
+            raise ValidationError(_("A scope cannot imply itself."), code="scope_cycle")
+        if self.pk is None:
+            return
+        for scope in implied:
+            path = Scope.objects._implication_path(scope.pk, self.pk)
+            if path:
+                chain = " \u2192 ".join([self.name, *path])
+                raise ValidationError(
+                    _("This would create a cycle: %(chain)s. Remove one of these implications."),
+                    code="scope_cycle",
+                    params={"chain": chain},
+                )
+
+

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class JournalConfig(AppConfig):
+    name = "example_project.journal"
+    label = "journal"
+    default_auto_field = "django.db.models.BigAutoField"
