@@ -41,7 +41,6 @@ class ScopeManager(models.Manager["Scope"]):
         return None
 
 
-
 class Scope(models.Model):
     """An OAuth scope this server understands, with what it means and what it implies."""
 
@@ -128,5 +127,3 @@ class Scope(models.Model):
                     code="scope_cycle",
                     params={"chain": chain},
                 )
-
-
