@@ -20,7 +20,5 @@ class DatabaseScopes(BaseScopes):
     ) -> list[str]:
         return scope_registry.active_names()
 
-    def get_default_scopes(
-        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
-    ) -> list[str]:
+    def get_default_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any) -> list[str]:
         return scope_registry.baseline()

@@ -62,8 +62,7 @@ def unauthorized_response(
     )
     body: dict[str, object] = {
         "error": error or "unauthorized",
-        "error_description": clean
-        or "This resource needs a bearer access token in the Authorization header.",
+        "error_description": clean or "This resource needs a bearer access token in the Authorization header.",
     }
     response = JsonResponse(body, status=status)
     response["WWW-Authenticate"] = header
@@ -111,8 +110,7 @@ def service_unavailable_response(request: HttpRequest, description: str | None =
     response = JsonResponse(
         {
             "error": "temporarily_unavailable",
-            "error_description": description
-            or "Access tokens cannot be checked right now; try again shortly.",
+            "error_description": description or "Access tokens cannot be checked right now; try again shortly.",
         },
         status=503,
     )

@@ -185,9 +185,7 @@ class MCPScopesSettings:
         value = self._get("ROOT_RESOURCE_PATH")
         if value is None:
             return None
-        _require(
-            isinstance(value, str) and value.strip("/"), "ROOT_RESOURCE_PATH", "a URL path or None", value
-        )
+        _require(isinstance(value, str) and bool(value.strip("/")), "ROOT_RESOURCE_PATH", "a URL path or None", value)
         return str(value).strip("/")
 
     @property

@@ -58,8 +58,6 @@ class InsufficientScope(MCPScopesError):
 class AuthServiceUnavailable(MCPScopesError):
     """The database or the introspection endpoint cannot answer: fail closed with 503."""
 
-    def __init__(
-        self, description: str = "Access tokens cannot be checked right now; try again shortly."
-    ) -> None:
+    def __init__(self, description: str = "Access tokens cannot be checked right now; try again shortly.") -> None:
         super().__init__(description)
         self.description = description

@@ -40,9 +40,7 @@ class Snapshot:
     implied_by: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls, version: str, rows: Iterable[dict[str, Any]], edges: Iterable[tuple[str, str]]
-    ) -> Snapshot:
+    def build(cls, version: str, rows: Iterable[dict[str, Any]], edges: Iterable[tuple[str, str]]) -> Snapshot:
         scopes = {
             row["name"]: ScopeInfo(row["name"], row["description"], row["is_advertised"])
             for row in rows
@@ -121,10 +119,7 @@ class ScopeRegistry:
             return snapshot
         with self._lock:
             snapshot = self._snapshot
-            if (
-                snapshot is None
-                or time.monotonic() - self._checked_at >= mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
-            ):
+            if snapshot is None or time.monotonic() - self._checked_at >= mcp_scopes_settings.REGISTRY_REFRESH_SECONDS:
                 snapshot = self._load()
                 self._snapshot = snapshot
                 self._checked_at = time.monotonic()

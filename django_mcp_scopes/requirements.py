@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -73,7 +73,7 @@ class ScopeRequirement:
         return ScopeRequirement(self.alternatives + other.alternatives)
 
 
-RequirementLike = Union[ScopeRequirement, str, Iterable[str], Iterable[Iterable[str]]]
+RequirementLike = ScopeRequirement | str | Iterable[str] | Iterable[Iterable[str]]
 
 
 def _checked(names: Iterable[str]) -> list[str]:

@@ -82,7 +82,5 @@ def authorization_servers(request: HttpRequest) -> list[str]:
     if apps.is_installed("oauth2_provider"):
         from oauth2_provider.settings import oauth2_settings
 
-        return [
-            server.rstrip("/") for server in oauth2_settings.oauth2_resource_authorization_servers(request)
-        ]
+        return [server.rstrip("/") for server in oauth2_settings.oauth2_resource_authorization_servers(request)]
     return []

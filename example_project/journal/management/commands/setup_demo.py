@@ -24,15 +24,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name, description, advertised, _implies in DEMO_SCOPES:
-            Scope.objects.get_or_create(
-                name=name, defaults={"description": description, "is_advertised": advertised}
-            )
+            Scope.objects.get_or_create(name=name, defaults={"description": description, "is_advertised": advertised})
         for name, _description, _advertised, implies in DEMO_SCOPES:
             if implies:
                 Scope.objects.get(name=name).implies.add(*Scope.objects.filter(name__in=implies))
         user_model = get_user_model()
         if not user_model.objects.filter(username="demo").exists():
-            user_model.objects.create_user("demo", password="demo")  # noqa: S106
+            user_model.objects.create_user("demo", password="demo")
         base = f"http://127.0.0.1:{options['port']}"
         self.stdout.write(
             f"\nExample MCP server: {base}/mcp\n"
