@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.urls import resolve
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 
@@ -84,3 +89,139 @@ def authorization_servers(request: HttpRequest) -> list[str]:
 
         return [server.rstrip("/") for server in oauth2_settings.oauth2_resource_authorization_servers(request)]
     return []
+
+
+# Which views are protected resources ---------------------------------------------------------
+
+RESOURCE_ATTRIBUTE = "mcp_scopes_resource"
+"""Attribute a view function or view class carries when it is a protected resource."""
+
+PROTECTED_AUTHENTICATION_ATTRIBUTE = "mcp_scopes_protected"
+"""A DRF authentication class with this attribute set to ``True`` makes the views using it protected resources."""
+
+MAX_RESOURCE_PATH_LENGTH = 512
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]+\Z")
+
+ScopesSource = Callable[[], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class ProtectedResource:
+    """What the metadata of one protected endpoint needs to know about it.
+
+    ``scopes``: ``None`` (the endpoint needs the whole baseline) or a callable without arguments
+    that returns every scope name the endpoint's operations can require; it is called on each
+    metadata request, so it must be cheap and make no database query. ``name``: the
+    ``resource_name`` of this endpoint (default ``MCP_SCOPES["RESOURCE_NAME"]``).
+    """
+
+    scopes: ScopesSource | None = None
+    name: str | None = None
+
+    def operation_scopes(self) -> frozenset[str] | None:
+        if self.scopes is None:
+            return None
+        names = self.scopes()
+        if isinstance(names, str):
+            raise TypeError("a protected resource's scopes callable must return an iterable of names, not a string")
+        return frozenset(names)
+
+
+_V = TypeVar("_V")
+
+
+def mark_protected_resource(
+    view: _V, *, scopes: ScopesSource | Iterable[str] | None = None, name: str | None = None
+) -> _V:
+    """Mark ``view`` (a view function, ``as_view()`` result, or view class) as a protected resource.
+
+    Its RFC 9728 metadata is then served at ``/.well-known/oauth-protected-resource/<its path>``
+    wherever it is mounted. ``scopes`` is ``None``, a callable returning the scope names the
+    endpoint's operations need, or a fixed collection of names. Returns ``view``.
+    """
+    if isinstance(scopes, str):
+        raise TypeError("scopes must be a callable or a collection of scope names, not a string")
+    source: ScopesSource | None
+    if scopes is None or callable(scopes):
+        source = scopes
+    else:
+        fixed = tuple(scopes)
+        source = lambda: fixed  # noqa: E731
+    setattr(view, RESOURCE_ATTRIBUTE, ProtectedResource(scopes=source, name=name or None))
+    return view
+
+
+def protected_resource_for(view: Any) -> ProtectedResource | None:
+    """The marker of a resolved view, or ``None`` when it is not a protected resource.
+
+    Looks at the function, then the class behind Django's ``View.as_view()`` (``view_class``) and
+    DRF's ``APIView.as_view()`` (``cls``); a DRF view whose ``authentication_classes`` include a
+    class with ``mcp_scopes_protected = True`` counts as marked (with the whole baseline).
+    """
+    marker = getattr(view, RESOURCE_ATTRIBUTE, None)
+    if isinstance(marker, ProtectedResource):
+        return marker
+    for attribute in ("view_class", "cls"):
+        view_class = getattr(view, attribute, None)
+        marker = getattr(view_class, RESOURCE_ATTRIBUTE, None)
+        if isinstance(marker, ProtectedResource):
+            return marker
+    drf_class = getattr(view, "cls", None)
+    if drf_class is not None:
+        initkwargs = getattr(view, "initkwargs", None) or {}
+        authentication_classes = initkwargs.get(
+            "authentication_classes", getattr(drf_class, "authentication_classes", ())
+        )
+        if any(getattr(auth, PROTECTED_AUTHENTICATION_ATTRIBUTE, False) is True for auth in authentication_classes):
+            return ProtectedResource()
+    return None
+
+
+def _normalize_resource_path(path: str) -> str | None:
+    """``a/b`` for a well-formed relative path (one trailing slash allowed), else ``None``."""
+    if not path or len(path) > MAX_RESOURCE_PATH_LENGTH:
+        return None
+    trimmed = path[:-1] if path.endswith("/") else path
+    segments = trimmed.split("/")
+    for segment in segments:
+        if segment in (".", "..") or not _PATH_SEGMENT.match(segment):
+            return None
+    return trimmed
+
+
+def find_protected_resource(path: str, *, urlconf: str | None = None) -> tuple[str, ProtectedResource] | None:
+    """Resolve the endpoint at ``path`` (relative to the script prefix, e.g. ``"tenant/a/mcp"``).
+
+    Returns ``(normalised path without slashes around it, marker)`` when Django's resolver maps
+    the path (with or without a trailing slash) to a view marked as a protected resource;
+    ``None`` for anything else, including malformed paths (``..``, empty segments, characters
+    outside RFC 3986 ``pchar``, over ``MAX_RESOURCE_PATH_LENGTH``).
+    """
+    normalized = _normalize_resource_path(path)
+    if normalized is None:
+        return None
+    for candidate in ("/" + normalized, "/" + normalized + "/"):
+        try:
+            match = resolve(candidate, urlconf=urlconf)
+        except Http404:
+            continue
+        marker = protected_resource_for(match.func)
+        if marker is not None:
+            return normalized, marker
+    return None
+
+
+def scopes_supported(resource: ProtectedResource | None = None) -> list[str]:
+    """``scopes_supported`` for an endpoint: the baseline, narrowed to what its operations need.
+
+    Without a scopes callable, every advertised active scope. With one, the advertised active
+    scopes that grant (themselves or through the hierarchy) at least one scope the operations
+    need. Never ``offline_access``.
+    """
+    from django_mcp_scopes.registry import scope_registry
+
+    baseline = [name for name in scope_registry.baseline() if name != "offline_access"]
+    needed = resource.operation_scopes() if resource is not None else None
+    if needed is None:
+        return baseline
+    return [name for name in baseline if scope_registry.expand([name]) & needed]
