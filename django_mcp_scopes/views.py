@@ -179,8 +179,13 @@ def _has_encoded_separator(request: HttpRequest) -> bool:
     """Whether the raw request target held ``%2F`` or ``%5C`` (servers decode it before Django sees it).
 
     Only visible when the server passes the raw target on (gunicorn ``RAW_URI``, uWSGI
-    ``REQUEST_URI``); a resource path never legitimately contains an encoded separator.
+    ``REQUEST_URI``, ASGI ``raw_path``); a resource path never legitimately holds an encoded separator.
     """
-    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI") or ""
-    target = str(raw).split("?", 1)[0].lower()
+    raw: Any = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if not raw:
+        scope = getattr(request, "scope", None)
+        raw = scope.get("raw_path") if isinstance(scope, dict) else None
+    if isinstance(raw, bytes):
+        raw = raw.decode("latin-1")
+    target = str(raw or "").split("?", 1)[0].lower()
     return "%2f" in target or "%5c" in target

@@ -7,11 +7,19 @@ authentication class, and unmarked views that must stay invisible.
 """
 
 import hashlib
+import http.client
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
+import time
 import types
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
 from django.urls import path, reverse
 
@@ -498,3 +506,115 @@ def test_json_body_is_compact_and_stable(client, scopes):
     first = client.get(f"{PRM}/mcp").content
     assert json.loads(first)["bearer_methods_supported"] == ["header"]
     assert client.get(f"{PRM}/mcp").content == first
+
+
+# Real servers (gunicorn WSGI, uvicorn ASGI) ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url():
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return "sqlite:///" + db["NAME"]
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def metadata_server(request, transactional_db):
+    """A real server process running this worktree's code against the test database."""
+    Scope.objects.create(name="journal:read", description="Read entries", is_advertised=True)
+    port = _free_port()
+    if request.param == "wsgi":
+        command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}"]
+        command.append("django.core.wsgi:get_wsgi_application()")
+    else:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "django.core.asgi:get_asgi_application"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url(),
+    }
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {process.stderr.read()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("server did not start listening")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()
+
+
+def _request(port, method, target, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, target, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.live
+def test_real_server(metadata_server):
+    port = metadata_server
+    status, headers, body = _request(port, "GET", f"{PRM}/tenant/a/mcp")
+    assert status == 200, body
+    data = json.loads(body)
+    assert data["resource"] == f"http://127.0.0.1:{port}/tenant/a/mcp"
+    assert data["scopes_supported"] == []  # tenant:read is not a registered scope here
+    _, _, issuer_body = _request(port, "GET", "/o/.well-known/oauth-authorization-server")
+    assert data["authorization_servers"] == [json.loads(issuer_body)["issuer"]]
+
+    status, headers, body = _request(port, "GET", f"{PRM}/mcp")
+    assert json.loads(body)["scopes_supported"] == ["journal:read"]
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    etag = headers["ETag"]
+
+    status, headers, body = _request(port, "GET", f"{PRM}/mcp", {"If-None-Match": f'"x", W/{etag}'})
+    assert (status, body) == (304, b"")
+    assert headers["ETag"] == etag
+
+    status, headers, body = _request(port, "HEAD", f"{PRM}/mcp")
+    assert (status, body) == (200, b"")
+    assert headers["ETag"] == etag
+
+    status, headers, _ = _request(
+        port, "OPTIONS", f"{PRM}/mcp", {"Origin": "http://localhost:6274", "Access-Control-Request-Method": "GET"}
+    )
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "*"
+
+    status, headers, body = _request(port, "POST", f"{PRM}/mcp")
+    assert status == 405
+    assert json.loads(body)["error"] == "method_not_allowed"
+
+    for target in (
+        f"{PRM}/tenant%2Fa%2Fmcp",
+        f"{PRM}/tenant/a%2fmcp",
+        f"{PRM}/tenant/../mcp",
+        f"{PRM}/%2E%2E/mcp",
+        f"{PRM}/m%C3%A9p",
+        f"{PRM}/mcp%00",
+        f"{PRM}/" + "a/" * 2000 + "mcp",
+    ):
+        status, _, body = _request(port, "GET", target)
+        assert status == 404, (target, status)
+        assert json.loads(body)["error"] == "not_found"
