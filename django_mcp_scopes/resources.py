@@ -96,8 +96,8 @@ def authorization_servers(request: HttpRequest) -> list[str]:
 RESOURCE_ATTRIBUTE = "mcp_scopes_resource"
 """Attribute a view function or view class carries when it is a protected resource."""
 
-PROTECTED_AUTHENTICATION_ATTRIBUTE = "mcp_scopes_protected"
-"""A DRF authentication class with this attribute set to ``True`` makes the views using it protected resources."""
+PROTECTED_ATTRIBUTE = "mcp_scopes_protected"
+"""``True`` on a view function, a view class, or a DRF authentication class the view uses: a protected resource."""
 
 MAX_RESOURCE_PATH_LENGTH = 512
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]+\Z")
@@ -130,15 +130,7 @@ class ProtectedResource:
 _V = TypeVar("_V")
 
 
-def mark_protected_resource(
-    view: _V, *, scopes: ScopesSource | Iterable[str] | None = None, name: str | None = None
-) -> _V:
-    """Mark ``view`` (a view function, ``as_view()`` result, or view class) as a protected resource.
-
-    Its RFC 9728 metadata is then served at ``/.well-known/oauth-protected-resource/<its path>``
-    wherever it is mounted. ``scopes`` is ``None``, a callable returning the scope names the
-    endpoint's operations need, or a fixed collection of names. Returns ``view``.
-    """
+def _protected_resource(scopes: ScopesSource | Iterable[str] | None, name: str | None) -> ProtectedResource:
     if isinstance(scopes, str):
         raise TypeError("scopes must be a callable or a collection of scope names, not a string")
     source: ScopesSource | None
@@ -147,32 +139,69 @@ def mark_protected_resource(
     else:
         fixed = tuple(scopes)
         source = lambda: fixed  # noqa: E731
-    setattr(view, RESOURCE_ATTRIBUTE, ProtectedResource(scopes=source, name=name or None))
+    return ProtectedResource(scopes=source, name=name or None)
+
+
+def mark_protected_resource(
+    view: _V, *, scopes: ScopesSource | Iterable[str] | None = None, name: str | None = None
+) -> _V:
+    """Mark ``view`` (a view function, ``as_view()`` result, or view class) as a protected resource.
+
+    Its RFC 9728 metadata is then served at ``/.well-known/oauth-protected-resource/<its path>``
+    wherever it is mounted. ``scopes`` is ``None``, a callable returning the scope names the
+    endpoint's operations need, or a fixed collection of names. The marker is an attribute of
+    ``view`` itself; returns ``view``.
+    """
+    setattr(view, RESOURCE_ATTRIBUTE, _protected_resource(scopes, name))
     return view
+
+
+_registered_resources: dict[str, ProtectedResource] = {}
+
+
+def register_protected_resource(
+    path: str, *, scopes: ScopesSource | Iterable[str] | None = None, name: str | None = None
+) -> None:
+    """Publish metadata for a resource that is no single routed view, e.g. a whole API under ``/api``.
+
+    ``path`` is the resource's URL path (``"/api"``). Call it once at start-up (``AppConfig.ready``
+    or a urls module). Raises ``ValueError`` for a path ``find_protected_resource`` would refuse.
+    """
+    normalized = _normalize_resource_path(path.removeprefix("/"))
+    if normalized is None:
+        raise ValueError(f"not a well-formed resource path: {path!r}")
+    _registered_resources[normalized] = _protected_resource(scopes, name)
+
+
+def unregister_protected_resource(path: str) -> None:
+    """Undo ``register_protected_resource`` (tests)."""
+    normalized = _normalize_resource_path(path.removeprefix("/"))
+    if normalized is not None:
+        _registered_resources.pop(normalized, None)
 
 
 def protected_resource_for(view: Any) -> ProtectedResource | None:
     """The marker of a resolved view, or ``None`` when it is not a protected resource.
 
     Looks at the function, then the class behind Django's ``View.as_view()`` (``view_class``) and
-    DRF's ``APIView.as_view()`` (``cls``); a DRF view whose ``authentication_classes`` include a
-    class with ``mcp_scopes_protected = True`` counts as marked (with the whole baseline).
+    DRF's ``APIView.as_view()`` (``cls``). Without a marker, a view counts as protected (with
+    the whole baseline) when the function or class has ``mcp_scopes_protected = True``, or when
+    it is a DRF view whose ``authentication_classes`` include a class with that attribute.
     """
-    marker = getattr(view, RESOURCE_ATTRIBUTE, None)
-    if isinstance(marker, ProtectedResource):
-        return marker
-    for attribute in ("view_class", "cls"):
-        view_class = getattr(view, attribute, None)
-        marker = getattr(view_class, RESOURCE_ATTRIBUTE, None)
+    candidates = [view, getattr(view, "view_class", None), getattr(view, "cls", None)]
+    for candidate in candidates:
+        marker = getattr(candidate, RESOURCE_ATTRIBUTE, None)
         if isinstance(marker, ProtectedResource):
             return marker
+    if any(getattr(candidate, PROTECTED_ATTRIBUTE, False) is True for candidate in candidates):
+        return ProtectedResource()
     drf_class = getattr(view, "cls", None)
     if drf_class is not None:
         initkwargs = getattr(view, "initkwargs", None) or {}
         authentication_classes = initkwargs.get(
             "authentication_classes", getattr(drf_class, "authentication_classes", ())
         )
-        if any(getattr(auth, PROTECTED_AUTHENTICATION_ATTRIBUTE, False) is True for auth in authentication_classes):
+        if any(getattr(auth, PROTECTED_ATTRIBUTE, False) is True for auth in authentication_classes):
             return ProtectedResource()
     return None
 
@@ -200,6 +229,9 @@ def find_protected_resource(path: str, *, urlconf: str | None = None) -> tuple[s
     normalized = _normalize_resource_path(path)
     if normalized is None:
         return None
+    registered = _registered_resources.get(normalized)
+    if registered is not None:
+        return normalized, registered
     for candidate in ("/" + normalized, "/" + normalized + "/"):
         try:
             match = resolve(candidate, urlconf=urlconf)

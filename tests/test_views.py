@@ -177,6 +177,27 @@ def test_marker_api():
         mark_protected_resource(view, scopes=lambda: "a b").mcp_scopes_resource.operation_scopes()
 
 
+@pytest.fixture
+def api_resource():
+    resources.register_protected_resource("/api/", scopes=["journal:write"], name="Journal API")
+    yield
+    resources.unregister_protected_resource("/api")
+
+
+def test_registered_resource_that_is_no_single_view(client, scopes, api_resource):
+    data = get_json(client, f"{PRM}/api")
+    assert data["resource"] == "http://testserver/api"
+    assert data["resource_name"] == "Journal API"
+    assert data["scopes_supported"] == ["journal", "journal:write"]
+    assert client.get(f"{PRM}/api/notes").status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["", "/", "a//b", "../api", "caf\u00e9", "a b"])
+def test_register_refuses_malformed_paths(bad):
+    with pytest.raises(ValueError):
+        resources.register_protected_resource(bad)
+
+
 # Root document --------------------------------------------------------------------------------
 
 

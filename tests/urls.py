@@ -27,6 +27,22 @@ class _ClassEndpoint(View):
         return HttpResponse("class endpoint")
 
 
+def _token_required():
+    """Like the enforcement branch's function decorators, which set the attribute on their wrapper."""
+    view = _view()
+    view.mcp_scopes_protected = True
+    return view
+
+
+class _TokenRequiredMixin:
+    mcp_scopes_protected = True
+
+
+class _MixinEndpoint(_TokenRequiredMixin, View):
+    def get(self, request):
+        return HttpResponse("mixin endpoint")
+
+
 class _ProtectedByAttribute(BaseAuthentication):
     """Stands in for the enforcement branch's authentication class: only the marker attribute matters."""
 
@@ -64,6 +80,8 @@ discovery_patterns = [
     path("drf/protected/", _DRFProtected.as_view(), name="drf-protected"),
     path("drf/initkwargs/", _DRFUnprotected.as_view(authentication_classes=[_ProtectedByAttribute]), name="drf-kw"),
     path("drf/unprotected/", _DRFUnprotected.as_view(), name="drf-unprotected"),
+    path("token-required/", _token_required(), name="token-required"),
+    path("mixin/", _MixinEndpoint.as_view(), name="mixin"),
     path("plain/", _endpoint, name="plain"),
 ]
 
