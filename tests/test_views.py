@@ -133,7 +133,20 @@ def test_url_names_reverse():
 # Which views count as protected resources ---------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint", ["class", "drf/protected", "drf/initkwargs", "mcp", "narrow/mcp", "tenant/a/mcp"])
+MARKED_ENDPOINTS = [
+    "mcp",
+    "narrow/mcp",
+    "tenant/a/mcp",
+    "class",  # marked view class
+    "token-required",  # mcp_scopes_protected on the function
+    "mixin",  # mcp_scopes_protected on the view class
+    "drf/protected",  # DRF authentication class with mcp_scopes_protected
+    "drf/initkwargs",  # ... given to as_view()
+    "drf/function",  # ... through @api_view / @authentication_classes
+]
+
+
+@pytest.mark.parametrize("endpoint", MARKED_ENDPOINTS)
 def test_marked_views_are_published(client, endpoint):
     assert get_json(client, f"{PRM}/{endpoint}")["resource"] == f"http://testserver/{endpoint}"
 

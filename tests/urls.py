@@ -3,6 +3,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views import View
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -68,6 +69,13 @@ class _DRFUnprotected(APIView):
         return Response({"ok": True})
 
 
+@api_view(["GET"])
+@authentication_classes([_ProtectedByAttribute])
+@permission_classes([])
+def _drf_function(request):
+    return Response({"ok": True})
+
+
 # Endpoints whose protected-resource metadata the discovery tests read (tests/test_views.py).
 discovery_tenant_patterns = [
     path("mcp/", mark_protected_resource(_view(), scopes=lambda: ["tenant:read"], name="Tenant A"), name="mcp"),
@@ -79,6 +87,7 @@ discovery_patterns = [
     path("class/", mark_protected_resource(_ClassEndpoint).as_view(), name="class"),
     path("drf/protected/", _DRFProtected.as_view(), name="drf-protected"),
     path("drf/initkwargs/", _DRFUnprotected.as_view(authentication_classes=[_ProtectedByAttribute]), name="drf-kw"),
+    path("drf/function/", _drf_function, name="drf-function"),
     path("drf/unprotected/", _DRFUnprotected.as_view(), name="drf-unprotected"),
     path("token-required/", _token_required(), name="token-required"),
     path("mixin/", _MixinEndpoint.as_view(), name="mixin"),
