@@ -186,7 +186,8 @@ def protected_resource_for(view: Any) -> ProtectedResource | None:
     Looks at the function, then the class behind Django's ``View.as_view()`` (``view_class``) and
     DRF's ``APIView.as_view()`` (``cls``). Without a marker, a view counts as protected (with
     the whole baseline) when the function or class has ``mcp_scopes_protected = True``, or when
-    it is a DRF view whose ``authentication_classes`` include a class with that attribute.
+    its ``authentication_classes`` (class attribute or ``as_view()`` keyword; DRF views and any
+    class-based view that takes them) include a class with that attribute.
     """
     candidates = [view, getattr(view, "view_class", None), getattr(view, "cls", None)]
     for candidate in candidates:
@@ -195,13 +196,15 @@ def protected_resource_for(view: Any) -> ProtectedResource | None:
             return marker
     if any(getattr(candidate, PROTECTED_ATTRIBUTE, False) is True for candidate in candidates):
         return ProtectedResource()
-    drf_class = getattr(view, "cls", None)
-    if drf_class is not None:
-        initkwargs = getattr(view, "initkwargs", None) or {}
+    # DRF keeps as_view() keywords in view.initkwargs, Django in view.view_initkwargs.
+    initkwargs = getattr(view, "initkwargs", None) or getattr(view, "view_initkwargs", None) or {}
+    for view_class in candidates[1:]:
+        if view_class is None:
+            continue
         authentication_classes = initkwargs.get(
-            "authentication_classes", getattr(drf_class, "authentication_classes", ())
+            "authentication_classes", getattr(view_class, "authentication_classes", None)
         )
-        if any(getattr(auth, PROTECTED_ATTRIBUTE, False) is True for auth in authentication_classes):
+        if any(getattr(auth, PROTECTED_ATTRIBUTE, False) is True for auth in authentication_classes or ()):
             return ProtectedResource()
     return None
 

@@ -143,6 +143,7 @@ MARKED_ENDPOINTS = [
     "drf/protected",  # DRF authentication class with mcp_scopes_protected
     "drf/initkwargs",  # ... given to as_view()
     "drf/function",  # ... through @api_view / @authentication_classes
+    "configured",  # Django View given such authentication_classes in as_view()
 ]
 
 
@@ -156,6 +157,7 @@ def test_marked_views_are_published(client, endpoint):
     [
         "plain",  # a view with no marker
         "drf/unprotected",  # DRF view without a marked authentication class
+        "unconfigured",
         "admin",  # the admin is not a protected resource
         "o/token",  # nor is the authorization server
         "nowhere",  # resolves to nothing

@@ -44,6 +44,15 @@ class _MixinEndpoint(_TokenRequiredMixin, View):
         return HttpResponse("mixin endpoint")
 
 
+class _TakesAuthenticationClasses(View):
+    """A plain Django class-based view configured like the MCP endpoint view: as_view(authentication_classes=...)."""
+
+    authentication_classes = ()
+
+    def get(self, request):
+        return HttpResponse("configured endpoint")
+
+
 class _ProtectedByAttribute(BaseAuthentication):
     """Stands in for the enforcement branch's authentication class: only the marker attribute matters."""
 
@@ -88,6 +97,12 @@ discovery_patterns = [
     path("drf/protected/", _DRFProtected.as_view(), name="drf-protected"),
     path("drf/initkwargs/", _DRFUnprotected.as_view(authentication_classes=[_ProtectedByAttribute]), name="drf-kw"),
     path("drf/function/", _drf_function, name="drf-function"),
+    path(
+        "configured/",
+        _TakesAuthenticationClasses.as_view(authentication_classes=[_ProtectedByAttribute]),
+        name="configured",
+    ),
+    path("unconfigured/", _TakesAuthenticationClasses.as_view(), name="unconfigured"),
     path("drf/unprotected/", _DRFUnprotected.as_view(), name="drf-unprotected"),
     path("token-required/", _token_required(), name="token-required"),
     path("mixin/", _MixinEndpoint.as_view(), name="mixin"),
