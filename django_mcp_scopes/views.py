@@ -31,6 +31,9 @@ logger = logging.getLogger("django_mcp_scopes.discovery")
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 CORS_ALLOW_HEADERS = "Content-Type, If-None-Match, MCP-Protocol-Version"
 CORS_MAX_AGE = 86400
+NOT_FOUND_DESCRIPTION = (
+    "No protected resource is published at this address; use the resource_metadata URL from the server's 401 challenge."
+)
 
 _reported_missing_servers = False
 
@@ -74,7 +77,7 @@ class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
             return _cors(self.options(request))
         located = self._locate(request, kwargs.get("resource_path"))
         if located is None:
-            return _cors(_error(404, "not_found", "No protected resource is published at this address."))
+            return _cors(_error(404, "not_found", NOT_FOUND_DESCRIPTION))
         self.resource_path, self.protected_resource = located
         return _cors(super().dispatch(request, *args, **kwargs))
 

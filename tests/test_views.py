@@ -18,6 +18,7 @@ import time
 import types
 from pathlib import Path
 
+import django
 import pytest
 from django.db import connection
 from django.test import Client, override_settings
@@ -422,6 +423,13 @@ def test_other_methods_are_json_405(scopes, method):
     assert response["Allow"] == "GET, HEAD, OPTIONS"
     assert response.json()["error"] == "method_not_allowed"
     assert response["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.skipif(django.VERSION < (5, 1), reason="LoginRequiredMiddleware is Django 5.1+")
+def test_served_to_anonymous_clients_under_login_required_middleware(client, scopes, settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.contrib.auth.middleware.LoginRequiredMiddleware"]
+    assert client.get(f"{PRM}/mcp").status_code == 200
+    assert client.options(f"{PRM}/mcp").status_code == 204
 
 
 def test_unknown_method_is_405(client):
