@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from django_mcp_scopes.registry import Snapshot
 from django_mcp_scopes.validators import SCOPE_NAME_MAX_LENGTH, validate_scope_name
 
 NEVER_ADVERTISED = frozenset({"offline_access"})
@@ -40,6 +41,11 @@ class ScopeManager(models.Manager["Scope"]):
                     queue.append(child)
         return None
 
+    def graph(self) -> Snapshot:
+        """The hierarchy as the registry sees it (active scopes only), read from the database now."""
+        rows = list(self.values("name", "description", "is_active", "is_advertised"))
+        edges = list(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
+        return Snapshot.build("db", rows, edges)
 
 
 class Scope(models.Model):
@@ -77,10 +83,10 @@ class Scope(models.Model):
         verbose_name=_("implies"),
         help_text=_("Narrower scopes that this scope grants too."),
     )
-    objects = ScopeManager()
-
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ScopeManager()
 
     class Meta:
         verbose_name = _("scope")
@@ -96,7 +102,7 @@ class Scope(models.Model):
                 ),
             ),
             models.CheckConstraint(
-                **{_CHECK_KWARG: ~models.Q(name__in=sorted(NEVER_ADVERTISED), is_advertised=True)},
+                **{_CHECK_KWARG: ~models.Q(name__in=sorted(NEVER_ADVERTISED), is_advertised=True)},  # type: ignore[arg-type]
                 name="mcp_scopes_scope_offline_access_not_advertised",
                 violation_error_message=_("offline_access can never be advertised."),
             ),
@@ -128,5 +134,3 @@ class Scope(models.Model):
                     code="scope_cycle",
                     params={"chain": chain},
                 )
-
-

@@ -6,6 +6,11 @@ trusts its snapshot for ``REGISTRY_REFRESH_SECONDS``; after that it reads the ve
 cache get, no database query) and, when it changed, takes the new snapshot from the cache, or
 builds it from the database once and shares it. Any change to a scope bumps the version, so every
 process sharing the cache sees it within ``REGISTRY_REFRESH_SECONDS``.
+
+A thread that changed scopes inside a transaction that has not committed yet sees its own
+changes through a private snapshot (kept in a thread-local, dropped when the transaction ends
+or the scopes change again); no other thread or process ever sees uncommitted scopes, and a
+rolled-back change never outlives its transaction.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ class Snapshot:
     implied_by: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, version: str, rows: Iterable[dict[str, Any]], edges: Iterable[tuple[str, str]]) -> Snapshot:
+    def build(
+        cls, version: str, rows: Iterable[dict[str, Any]], edges: Iterable[tuple[str, str]]
+    ) -> Snapshot:
         scopes = {
             row["name"]: ScopeInfo(row["name"], row["description"], row["is_advertised"])
             for row in rows
@@ -80,6 +87,23 @@ class ScopeRegistry:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
+        # Per thread: "changed scopes in the open transaction" and the private snapshot.
+        self._local = threading.local()
+
+    def _private_snapshot(self) -> Snapshot | None:
+        """This thread's own view while it has uncommitted scope changes; None otherwise."""
+        if not getattr(self._local, "dirty", False):
+            return None
+        if not connection.in_atomic_block:
+            # The transaction ended (committed or rolled back): back to the shared snapshot.
+            self._local.dirty = False
+            self._local.snapshot = None
+            return None
+        private: Snapshot | None = getattr(self._local, "snapshot", None)
+        if private is None:
+            private = self._from_db("private")
+            self._local.snapshot = private
+        return private
 
     # cache plumbing -------------------------------------------------------------------------
     @property
@@ -89,9 +113,14 @@ class ScopeRegistry:
     def _key(self, suffix: str) -> str:
         return f"{mcp_scopes_settings.CACHE_KEY_PREFIX}:registry:{suffix}"
 
-    def _load(self) -> Snapshot:
+    def _from_db(self, version: str) -> Snapshot:
         from django_mcp_scopes.models import Scope
 
+        rows = list(Scope.objects.values("name", "description", "is_active", "is_advertised"))
+        edges = list(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
+        return Snapshot.build(version, rows, edges)
+
+    def _load(self) -> Snapshot:
         cache = self._cache
         version = cache.get(self._key("version"))
         if version is None:
@@ -104,43 +133,60 @@ class ScopeRegistry:
         snapshot = cache.get(self._key(f"snapshot:{version}"))
         if isinstance(snapshot, Snapshot):
             return snapshot
-        rows = list(Scope.objects.values("name", "description", "is_active", "is_advertised"))
-        edges = list(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
-        snapshot = Snapshot.build(version, rows, edges)
-        if not connection.in_atomic_block:
-            # A snapshot read inside a transaction may never be committed: keep it to ourselves.
-            cache.set(self._key(f"snapshot:{version}"), snapshot, 24 * 3600)
+        snapshot = self._from_db(version)
+        # Only reached by a thread without uncommitted scope changes: what it read is committed.
+        cache.set(self._key(f"snapshot:{version}"), snapshot, 24 * 3600)
         return snapshot
 
     def snapshot(self) -> Snapshot:
+        private = self._private_snapshot()
+        if private is not None:
+            return private
         now = time.monotonic()
         snapshot = self._snapshot
         if snapshot is not None and now - self._checked_at < mcp_scopes_settings.REGISTRY_REFRESH_SECONDS:
             return snapshot
         with self._lock:
             snapshot = self._snapshot
-            if snapshot is None or time.monotonic() - self._checked_at >= mcp_scopes_settings.REGISTRY_REFRESH_SECONDS:
+            if (
+                snapshot is None
+                or time.monotonic() - self._checked_at >= mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
+            ):
                 snapshot = self._load()
                 self._snapshot = snapshot
                 self._checked_at = time.monotonic()
             return snapshot
 
     def invalidate(self) -> None:
-        """Announce a change: this process at once, every process sharing the cache soon after."""
-        self._bump()
+        """Announce a change: this process at once, every process sharing the cache soon after.
+
+        Call it after any write that bypasses the model signals (``QuerySet.update()``,
+        ``bulk_create()``, raw SQL).
+        """
         if connection.in_atomic_block:
-            # Bump again once the change is visible to other connections.
+            # Until the transaction commits, this thread sees its change privately; bump now
+            # (other processes rebuild from committed rows, which is harmless) and once more when
+            # the change is visible to other connections.
+            self._local.dirty = True
+            self._local.snapshot = None
+            self._bump()
             transaction.on_commit(self._bump)
+        else:
+            self._bump()
 
     def _bump(self) -> None:
         self._cache.set(self._key("version"), uuid.uuid4().hex, None)
-        self.reset_local()
+        with self._lock:
+            self._snapshot = None
+            self._checked_at = 0.0
 
     def reset_local(self) -> None:
         """Forget this process's snapshot (tests, settings changes)."""
         with self._lock:
             self._snapshot = None
             self._checked_at = 0.0
+        self._local.dirty = False
+        self._local.snapshot = None
 
     # questions ------------------------------------------------------------------------------
     def is_active(self, name: str) -> bool:
