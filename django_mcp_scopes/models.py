@@ -134,3 +134,11 @@ class Scope(models.Model):
                     code="scope_cycle",
                     params={"chain": chain},
                 )
+
+
+def _implication_str(self: models.Model) -> str:
+    return f"{self.from_scope} \u2192 {self.to_scope}"  # type: ignore[attr-defined]
+
+
+# The auto-created through model: readable rows on the admin's delete confirmation page.
+Scope.implies.through.__str__ = _implication_str  # type: ignore[method-assign,assignment]

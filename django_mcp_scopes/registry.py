@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ class Snapshot:
 
     @classmethod
     def build(
-        cls, version: str, rows: Iterable[dict[str, Any]], edges: Iterable[tuple[str, str]]
+        cls, version: str, rows: Iterable[Mapping[str, Any]], edges: Iterable[tuple[str, str]]
     ) -> Snapshot:
         scopes = {
             row["name"]: ScopeInfo(row["name"], row["description"], row["is_advertised"])
