@@ -145,7 +145,7 @@ class ScopeAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(
                 request,
-                _("%(names)s can never be advertised; left unchanged.") % {"names": ", ".join(refused)},
+                _("Left unchanged: %(names)s can never be advertised.") % {"names": ", ".join(refused)},
                 messages.WARNING,
             )
         self._bulk_update(

@@ -10,7 +10,7 @@ def test_defaults_are_valid():
     assert mcp_scopes_settings.BASE_URL is None
     assert mcp_scopes_settings.AUTHORIZATION_SERVERS == []
     assert mcp_scopes_settings.CACHE_ALIAS == "default"
-    assert mcp_scopes_settings.REGISTRY_REFRESH_SECONDS == DEFAULTS["REGISTRY_REFRESH_SECONDS"]
+    assert DEFAULTS["REGISTRY_REFRESH_SECONDS"] == mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
     assert mcp_scopes_settings.unknown_keys() == []
 
 

@@ -113,7 +113,7 @@ def test_cycle_through_the_reverse_relation_is_refused(chain):
 
 
 def test_set_with_a_cycle_changes_nothing(chain):
-    admin, write, read = chain
+    admin, _write, read = chain
     other = Scope.objects.create(name="other")
     read.implies.add(other)
     before = _state()
@@ -130,7 +130,7 @@ def test_check_implications_accepts_a_diamond(chain):
 
 
 def test_graph_is_read_from_the_database(chain):
-    admin, write, read = chain
+    _admin, _write, _read = chain
     graph = Scope.objects.graph()
     assert graph.closures["admin"] == {"admin", "write", "read"}
     assert graph.implied_by["read"] == {"admin", "write"}

@@ -3,7 +3,14 @@ from django.core.exceptions import ValidationError
 
 from django_mcp_scopes.validators import SCOPE_NAME_MAX_LENGTH, is_valid_scope_name, validate_scope_name
 
-GOOD = ["entries:read", "a", "offline_access", "https://api.example.com/read", "x" * SCOPE_NAME_MAX_LENGTH, "!#[]~"]
+GOOD = [
+    "entries:read",
+    "a",
+    "offline_access",
+    "https://api.example.com/read",
+    "x" * SCOPE_NAME_MAX_LENGTH,
+    "!#[]~",
+]
 BAD = {
     "space": ("entries read", "' '"),
     "quote": ('entries"read', "'\"'"),
@@ -48,6 +55,6 @@ def test_non_string_is_not_valid():
 
 
 def test_validator_deconstructs_for_migrations():
-    path, args, kwargs = validate_scope_name.deconstruct()
+    path, _args, _kwargs = validate_scope_name.deconstruct()
     assert path == "django_mcp_scopes.validators.ScopeNameValidator"
     assert validate_scope_name == type(validate_scope_name)()
