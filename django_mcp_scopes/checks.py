@@ -3,6 +3,7 @@
 Ids: E001 malformed ``MCP_SCOPES`` setting, W001 unknown key, E002 no authorization server,
 W002 django-oauth-toolkit not using ``DatabaseScopes``; deploy only: W003 no ``BASE_URL``,
 E003 ``BASE_URL`` not https, E004 authorization server not https, W004 process-local cache.
+All carry the tag ``mcp_scopes``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.utils.module_loading import import_string
 from django_mcp_scopes.conf import DEFAULTS, SETTINGS_NAME, mcp_scopes_settings
 
 PREFIX = "django_mcp_scopes"
+# `manage.py check --tag mcp_scopes [--deploy]` runs only these checks.
+TAG = "mcp_scopes"
 BACKEND_PATH = "django_mcp_scopes.backends.DatabaseScopes"
 PROCESS_LOCAL_CACHES = {
     "django.core.cache.backends.locmem.LocMemCache": "keeps its data inside one process: a scope change "
@@ -37,7 +40,7 @@ def _safe(getter: Any) -> Any:
         return None
 
 
-@register()
+@register(TAG)
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     for problem in mcp_scopes_settings.validate():
@@ -60,7 +63,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     return messages
 
 
-@register()
+@register(TAG)
 def check_authorization_server(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
@@ -102,7 +105,7 @@ def _is_https(url: str) -> bool:
     return urlsplit(url).scheme == "https"
 
 
-@register(Tags.security, deploy=True)
+@register(TAG, Tags.security, deploy=True)
 def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     try:

@@ -148,7 +148,9 @@ def test_undeclared_implication_is_refused_before_any_write(declare):
     declare("a", "A")
     declare("b", "B", implies=["missing"])
     before = _state()
-    with pytest.raises(CommandError, match="b implies 'missing', which is neither declared nor in the database"):
+    with pytest.raises(
+        CommandError, match="b implies 'missing', which is neither declared nor in the database"
+    ):
         run("sync")
     assert _state() == before
 
