@@ -122,7 +122,7 @@ def test_prune_asks_interactively(journal, monkeypatch):
     Scope.objects.create(name="stale")
     before = _state()
     monkeypatch.setattr("builtins.input", lambda prompt: "no")
-    with pytest.raises(CommandError, match="Cancelled; nothing was written."):
+    with pytest.raises(CommandError, match=r"Cancelled; nothing was written\."):
         run("sync", "--prune")
     assert _state() == before
     monkeypatch.setattr("builtins.input", lambda prompt: "yes")
