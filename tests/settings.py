@@ -2,6 +2,7 @@
 Redis as the cache when REDIS_URL is set (LocMem otherwise)."""
 
 import os
+import uuid
 
 import dj_database_url
 
@@ -59,7 +60,9 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
-            "KEY_PREFIX": "tests-" + os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            # Unique per test process: parallel runs (and xdist workers) never share keys, and the
+            # conftest clears only this prefix (never FLUSHDB, which would wipe other runs' keys).
+            "KEY_PREFIX": f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:12]}",
         }
     }
 else:

@@ -1,4 +1,4 @@
-"""DatabaseScopes, exercised through django-oauth-toolkit itself (validator, consent page, token, metadata)."""
+"""DatabaseScopes through django-oauth-toolkit itself: validator, consent page, token, metadata."""
 
 import base64
 import hashlib

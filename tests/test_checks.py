@@ -101,13 +101,17 @@ class MyScopes(DatabaseScopes):
     pass
 
 
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 def test_deploy_without_base_url_and_with_locmem_warns():
-    with override_settings(MCP_SCOPES={}):
+    with override_settings(MCP_SCOPES={}, CACHES=LOCMEM):
         _, output = check(deploy=True)
     assert "django_mcp_scopes.W003" in output
     assert "django_mcp_scopes.W004" in output
     assert "LocMemCache" in output
-    _, output = check()
+    with override_settings(MCP_SCOPES={}, CACHES=LOCMEM):
+        _, output = check()
     assert "W003" not in output and "W004" not in output  # deploy-only
 
 
@@ -145,7 +149,7 @@ def test_deploy_with_http_dot_issuer_fails():
 
 
 def test_tag_runs_only_our_checks():
-    with override_settings(MCP_SCOPES={"BASE_UR": 1}):
+    with override_settings(MCP_SCOPES={"BASE_UR": 1}, CACHES=LOCMEM):
         failed, output = check(deploy=True, tags=["mcp_scopes"], fail_level="WARNING")
     assert failed
     assert our_ids(output) == ["django_mcp_scopes.W001", "django_mcp_scopes.W003", "django_mcp_scopes.W004"]
