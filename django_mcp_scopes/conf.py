@@ -151,9 +151,9 @@ class MCPScopesSettings:
         servers = self._str_list("AUTHORIZATION_SERVERS")
         for server in servers:
             _require(
-                _is_absolute_url(server) and not server.endswith("/"),
+                _is_absolute_url(server),
                 "AUTHORIZATION_SERVERS",
-                "a list of issuer URLs (http(s), no query, fragment or trailing slash)",
+                "a list of issuer URLs (http(s), no query or fragment)",
                 servers,
             )
         return servers

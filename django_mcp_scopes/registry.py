@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import caches
-from django.db import connection, transaction
+from django.db import connections, router, transaction
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 
@@ -90,11 +90,18 @@ class ScopeRegistry:
         # Per thread: "changed scopes in the open transaction" and the private snapshot.
         self._local = threading.local()
 
+    @staticmethod
+    def _db() -> str:
+        """The database alias the Scope table is written to (transactions are tracked there)."""
+        from django_mcp_scopes.models import Scope
+
+        return router.db_for_write(Scope)
+
     def _private_snapshot(self) -> Snapshot | None:
         """This thread's own view while it has uncommitted scope changes; None otherwise."""
         if not getattr(self._local, "dirty", False):
             return None
-        if not connection.in_atomic_block:
+        if not connections[self._db()].in_atomic_block:
             # The transaction ended (committed or rolled back): back to the shared snapshot.
             self._local.dirty = False
             self._local.snapshot = None
@@ -163,14 +170,15 @@ class ScopeRegistry:
         Call it after any write that bypasses the model signals (``QuerySet.update()``,
         ``bulk_create()``, raw SQL).
         """
-        if connection.in_atomic_block:
+        using = self._db()
+        if connections[using].in_atomic_block:
             # Until the transaction commits, this thread sees its change privately; bump now
             # (other processes rebuild from committed rows, which is harmless) and once more when
             # the change is visible to other connections.
             self._local.dirty = True
             self._local.snapshot = None
             self._bump()
-            transaction.on_commit(self._bump)
+            transaction.on_commit(self._bump, using=using)
         else:
             self._bump()
 

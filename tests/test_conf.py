@@ -29,6 +29,13 @@ def test_values_are_read_and_normalised():
         assert mcp_scopes_settings.ROOT_RESOURCE_PATH == "mcp"
 
 
+def test_issuers_are_kept_byte_for_byte():
+    # An issuer is compared byte for byte by clients: never normalise it (some end in "/").
+    issuers = ["https://tenant.idp.example/", "https://auth.example.com/realms/x"]
+    with override_settings(MCP_SCOPES={"AUTHORIZATION_SERVERS": issuers}):
+        assert mcp_scopes_settings.AUTHORIZATION_SERVERS == issuers
+
+
 MALFORMED = {
     "BASE_URL no scheme": ("BASE_URL", "api.example.com"),
     "BASE_URL ftp": ("BASE_URL", "ftp://api.example.com"),
@@ -39,7 +46,7 @@ MALFORMED = {
     "BASE_URL not a str": ("BASE_URL", 42),
     "AUTHORIZATION_SERVERS str": ("AUTHORIZATION_SERVERS", "https://auth.example.com"),
     "AUTHORIZATION_SERVERS relative": ("AUTHORIZATION_SERVERS", ["auth.example.com"]),
-    "AUTHORIZATION_SERVERS trailing slash": ("AUTHORIZATION_SERVERS", ["https://auth.example.com/"]),
+    "AUTHORIZATION_SERVERS query": ("AUTHORIZATION_SERVERS", ["https://auth.example.com/?a=b"]),
     "AUTHORIZATION_SERVERS non-str": ("AUTHORIZATION_SERVERS", [None]),
     "CACHE_ALIAS unknown": ("CACHE_ALIAS", "nope"),
     "CACHE_KEY_PREFIX empty": ("CACHE_KEY_PREFIX", ""),

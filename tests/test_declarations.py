@@ -41,3 +41,9 @@ def test_offline_access_cannot_be_declared_advertised():
     with pytest.raises(ImproperlyConfigured, match="offline_access can never be advertised"):
         declare_scope("offline_access", "Stay connected", advertised=True)
     assert "offline_access" not in declared_scopes()
+
+
+def test_implies_must_be_a_list_not_a_string():
+    with pytest.raises(ImproperlyConfigured, match="takes a list of scope names"):
+        declare_scope("d:write", "Write", implies="d:read")
+    assert "d:write" not in declared_scopes()
