@@ -247,3 +247,30 @@ def test_bulk_delete_is_explained_then_logged(admin_client, chain):
     assert not Scope.objects.filter(name="entries:write").exists()
     assert LogEntry.objects.filter(action_flag=DELETION, object_repr="entries:write").count() == 1
     assert scope_registry.expand(["entries:admin"]) == {"entries:admin"}
+
+
+def test_view_only_staff_cannot_run_bulk_actions(client, chain):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_scope"))
+    client.force_login(user)
+    page = client.get(CHANGELIST)
+    assert page.status_code == 200
+    assert "deactivate" not in page.content.decode()
+    before = _state()
+    response = client.post(CHANGELIST, {"action": "deactivate", "_selected_action": [chain["write"].pk]})
+    assert response.status_code in (200, 302, 403)
+    assert _state() == before
+    assert not LogEntry.objects.exists()
+
+
+def test_changelist_queries_do_not_grow_with_the_number_of_scopes(
+    admin_client, chain, django_assert_max_num_queries
+):
+    admin_client.get(CHANGELIST)
+    for i in range(30):
+        Scope.objects.create(name=f"bulk:{i}").implies.add(chain["read"])
+    with django_assert_max_num_queries(12):
+        assert admin_client.get(CHANGELIST).status_code == 200

@@ -33,7 +33,7 @@ def test_issuers_are_kept_byte_for_byte():
     # An issuer is compared byte for byte by clients: never normalise it (some end in "/").
     issuers = ["https://tenant.idp.example/", "https://auth.example.com/realms/x"]
     with override_settings(MCP_SCOPES={"AUTHORIZATION_SERVERS": issuers}):
-        assert mcp_scopes_settings.AUTHORIZATION_SERVERS == issuers
+        assert issuers == mcp_scopes_settings.AUTHORIZATION_SERVERS
 
 
 MALFORMED = {

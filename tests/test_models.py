@@ -141,3 +141,23 @@ def test_implication_rows_read_well():
     write = Scope.objects.create(name="write")
     write.implies.add(read)
     assert str(Scope.implies.through.objects.get()) == "write \u2192 read"
+
+
+def test_loaddata_with_a_cycle_is_refused_and_writes_nothing(tmp_path):
+    import json
+
+    from django.core.management import call_command
+
+    Scope.objects.create(name="existing")
+    before = _state()
+
+    def row(pk, name, implies):
+        fields = {"name": name, "description": "", "is_active": True, "is_advertised": False}
+        fields.update(created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z", implies=implies)
+        return {"model": "mcp_scopes.scope", "pk": pk, "fields": fields}
+
+    fixture = tmp_path / "cycle.json"
+    fixture.write_text(json.dumps([row(501, "a", [502]), row(502, "b", [501])]))
+    with pytest.raises(ValidationError, match=r"cycle: b \u2192 a \u2192 b"), transaction.atomic():
+        call_command("loaddata", str(fixture), verbosity=0)
+    assert _state() == before
