@@ -15,6 +15,7 @@ rolled-back change never outlives its transaction.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -26,6 +27,12 @@ from django.core.cache import caches
 from django.db import connections, router, transaction
 
 from django_mcp_scopes.conf import mcp_scopes_settings
+
+logger = logging.getLogger("django_mcp_scopes")
+
+# Part of the cache key of a shared snapshot: bump it when Snapshot changes shape, so a process
+# running new code never unpickles a snapshot written by old code during a rolling deploy.
+SNAPSHOT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,17 @@ class ScopeRegistry:
         return Snapshot.build(version, rows, edges)
 
     def _load(self) -> Snapshot:
+        try:
+            return self._load_through_cache()
+        except Exception:
+            # The cache is unreachable: answer from the database (always current) rather than fail
+            # every request; the snapshot is trusted for REGISTRY_REFRESH_SECONDS as usual.
+            logger.warning(
+                "Scope registry cache unavailable; reading scopes from the database.", exc_info=True
+            )
+            return self._from_db(f"uncached-{uuid.uuid4().hex}")
+
+    def _load_through_cache(self) -> Snapshot:
         cache = self._cache
         version = cache.get(self._key("version"))
         if version is None:
@@ -137,12 +155,13 @@ class ScopeRegistry:
         current = self._snapshot
         if current is not None and current.version == version:
             return current
-        snapshot = cache.get(self._key(f"snapshot:{version}"))
+        snapshot_key = self._key(f"snapshot:{SNAPSHOT_FORMAT}:{version}")
+        snapshot = cache.get(snapshot_key)
         if isinstance(snapshot, Snapshot):
             return snapshot
         snapshot = self._from_db(version)
         # Only reached by a thread without uncommitted scope changes: what it read is committed.
-        cache.set(self._key(f"snapshot:{version}"), snapshot, 24 * 3600)
+        cache.set(snapshot_key, snapshot, 24 * 3600)
         return snapshot
 
     def snapshot(self) -> Snapshot:

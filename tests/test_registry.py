@@ -247,3 +247,18 @@ def test_settings_change_resets_the_snapshot(committed):
         assert caches["default"].get("elsewhere:registry:version") is None
         assert scope_registry.baseline() == ["read"]
         assert caches["default"].get("elsewhere:registry:version") is not None
+
+
+def test_unreachable_cache_falls_back_to_the_database(committed, django_assert_num_queries):
+    broken = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "broken": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1",
+        },
+    }
+    with override_settings(CACHES=broken, MCP_SCOPES={"CACHE_ALIAS": "broken"}):
+        with django_assert_num_queries(2):
+            assert scope_registry.expand(["write"]) == {"write", "read"}
+        with django_assert_num_queries(0):  # trusted for REGISTRY_REFRESH_SECONDS as usual
+            assert scope_registry.baseline() == ["read"]
