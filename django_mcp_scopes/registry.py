@@ -32,7 +32,7 @@ logger = logging.getLogger("django_mcp_scopes")
 
 # Part of the cache key of a shared snapshot: bump it when Snapshot changes shape, so a process
 # running new code never unpickles a snapshot written by old code during a rolling deploy.
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class Snapshot:
     scopes: dict[str, ScopeInfo] = field(default_factory=dict)
     closures: dict[str, frozenset[str]] = field(default_factory=dict)
     implied_by: dict[str, frozenset[str]] = field(default_factory=dict)
+    active: tuple[str, ...] = ()
+    baseline: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -84,6 +86,8 @@ class Snapshot:
             scopes=scopes,
             closures=closures,
             implied_by={name: frozenset(parents) for name, parents in implied_by.items()},
+            active=tuple(sorted(scopes)),
+            baseline=tuple(sorted(name for name, info in scopes.items() if info.is_advertised)),
         )
 
 
@@ -220,7 +224,7 @@ class ScopeRegistry:
         return name in self.snapshot().scopes
 
     def active_names(self) -> list[str]:
-        return sorted(self.snapshot().scopes)
+        return list(self.snapshot().active)
 
     def describe(self, name: str) -> str | None:
         info = self.snapshot().scopes.get(name)
@@ -245,7 +249,7 @@ class ScopeRegistry:
 
     def baseline(self) -> list[str]:
         """The advertised active scopes, sorted: scopes_supported and the 401 challenge's scope."""
-        return sorted(name for name, info in self.snapshot().scopes.items() if info.is_advertised)
+        return list(self.snapshot().baseline)
 
     def satisfies(self, granted: Iterable[str], required: Iterable[str]) -> bool:
         """Whether the granted names, through the hierarchy, cover every required name."""
