@@ -18,7 +18,7 @@ from tests.live import ROOT, live_server_process
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-pytestmark = [pytest.mark.live, pytest.mark.redis]
+pytestmark = [pytest.mark.live]
 
 
 def _redis_reachable():
@@ -56,6 +56,7 @@ def state(base_url, *expand):
     return response.json()
 
 
+@pytest.mark.redis
 def test_two_servers_see_changes_within_the_refresh_interval(transactional_db, shared_redis):
     read = Scope.objects.create(name="entries:read", description="Read", is_advertised=True)
     write = Scope.objects.create(name="entries:write", description="Write")
@@ -120,3 +121,20 @@ def test_two_servers_see_changes_within_the_refresh_interval(transactional_db, s
         for seen in after_refresh():
             assert seen["baseline"] == ["tags:read"]
             assert seen["active"] == ["tags:read"]
+
+
+@pytest.mark.parametrize("server", ["runserver", "gunicorn", "uvicorn"])
+def test_live_server_helper_runs_each_server(transactional_db, server):
+    """tests/live.py works for WSGI and ASGI servers against the test database."""
+    Scope.objects.create(name="entries:read", is_advertised=True)
+    env = {"LIVE_DATABASE_NAME": str(connection.settings_dict["NAME"])}
+    with live_server_process("tests.live_settings", env=env, server=server) as base_url:
+        assert state(base_url)["baseline"] == ["entries:read"]
+
+
+def test_live_server_helper_reports_a_server_that_cannot_start():
+    with (
+        pytest.raises(RuntimeError, match="could not start"),
+        live_server_process("tests.no_such_settings_module", server="gunicorn"),
+    ):
+        pass  # pragma: no cover
