@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import caches
-from django.db import connections, router, transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections, router, transaction
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 
@@ -98,6 +99,8 @@ class ScopeRegistry:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
+        # Bumped on every local change, so a load that raced with it is not kept as current.
+        self._generation = 0
         # Per thread: "changed scopes in the open transaction" and the private snapshot.
         self._local = threading.local()
 
@@ -141,6 +144,8 @@ class ScopeRegistry:
     def _load(self) -> Snapshot:
         try:
             return self._load_through_cache()
+        except (ImproperlyConfigured, DatabaseError):
+            raise
         except Exception:
             # The cache is unreachable: answer from the database (always current) rather than fail
             # every request; the snapshot is trusted for REGISTRY_REFRESH_SECONDS as usual.
@@ -182,9 +187,11 @@ class ScopeRegistry:
                 snapshot is None
                 or time.monotonic() - self._checked_at >= mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
             ):
+                generation = self._generation
                 snapshot = self._load()
-                self._snapshot = snapshot
-                self._checked_at = time.monotonic()
+                if generation == self._generation:
+                    self._snapshot = snapshot
+                    self._checked_at = time.monotonic()
             return snapshot
 
     def invalidate(self) -> None:
@@ -206,10 +213,11 @@ class ScopeRegistry:
             self._bump()
 
     def _bump(self) -> None:
+        self._generation += 1
         self._cache.set(self._key("version"), uuid.uuid4().hex, None)
-        with self._lock:
-            self._snapshot = None
-            self._checked_at = 0.0
+        self._generation += 1
+        self._snapshot = None
+        self._checked_at = 0.0
 
     def reset_local(self) -> None:
         """Forget this process's snapshot (tests, settings changes)."""
