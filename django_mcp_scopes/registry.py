@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router, transaction
@@ -194,6 +195,17 @@ class ScopeRegistry:
                     self._checked_at = time.monotonic()
             return snapshot
 
+    async def asnapshot(self) -> Snapshot:
+        """``snapshot()`` for async code: warm, no thread hop; cold, the load runs in a sync thread."""
+        snapshot = self._snapshot
+        if (
+            snapshot is not None
+            and not getattr(self._local, "dirty", False)
+            and time.monotonic() - self._checked_at < mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
+        ):
+            return snapshot
+        return await sync_to_async(self.snapshot, thread_sensitive=True)()
+
     def invalidate(self) -> None:
         """Announce a change: this process at once, every process sharing the cache soon after.
 
@@ -243,13 +255,7 @@ class ScopeRegistry:
 
     def expand(self, names: Iterable[str]) -> frozenset[str]:
         """Effective scopes: everything ``names`` grant through the hierarchy, active scopes only."""
-        closures = self.snapshot().closures
-        effective: set[str] = set()
-        for name in names:
-            closure = closures.get(name)
-            if closure:
-                effective |= closure
-        return frozenset(effective)
+        return _expand(self.snapshot(), names)
 
     def implied_by(self, name: str) -> frozenset[str]:
         """Active scopes that grant ``name`` (not counting itself)."""
@@ -263,6 +269,28 @@ class ScopeRegistry:
         """Whether the granted names, through the hierarchy, cover every required name."""
         required = set(required)
         return required <= self.expand(granted)
+
+    # the same questions from async code -------------------------------------------------------
+    async def ais_active(self, name: str) -> bool:
+        return name in (await self.asnapshot()).scopes
+
+    async def aexpand(self, names: Iterable[str]) -> frozenset[str]:
+        return _expand(await self.asnapshot(), names)
+
+    async def abaseline(self) -> list[str]:
+        return list((await self.asnapshot()).baseline)
+
+    async def asatisfies(self, granted: Iterable[str], required: Iterable[str]) -> bool:
+        return set(required) <= _expand(await self.asnapshot(), granted)
+
+
+def _expand(snapshot: Snapshot, names: Iterable[str]) -> frozenset[str]:
+    effective: set[str] = set()
+    for name in names:
+        closure = snapshot.closures.get(name)
+        if closure:
+            effective |= closure
+    return frozenset(effective)
 
 
 scope_registry = ScopeRegistry()

@@ -262,3 +262,24 @@ def test_unreachable_cache_falls_back_to_the_database(committed, django_assert_n
             assert scope_registry.expand(["write"]) == {"write", "read"}
         with django_assert_num_queries(0):  # trusted for REGISTRY_REFRESH_SECONDS as usual
             assert scope_registry.baseline() == ["read"]
+
+
+def test_async_api_from_an_event_loop(committed, django_assert_num_queries):
+    from asgiref.sync import async_to_sync
+
+    async def ask():
+        # Cold: the load runs in a sync thread (no SynchronousOnlyOperation in the event loop).
+        return (
+            await scope_registry.aexpand(["write"]),
+            await scope_registry.abaseline(),
+            await scope_registry.ais_active("read"),
+            await scope_registry.asatisfies(["write"], ["read"]),
+            await scope_registry.asatisfies(["read"], ["write"]),
+        )
+
+    assert async_to_sync(ask)() == (frozenset({"write", "read"}), ["read"], True, True, False)
+    with django_assert_num_queries(0):
+        assert async_to_sync(ask)()[0] == {"write", "read"}
+    Scope.objects.filter(name="read").update(is_active=False)
+    scope_registry.invalidate()
+    assert async_to_sync(ask)() == (frozenset({"write"}), [], False, False, False)
