@@ -6,7 +6,7 @@ import uuid
 
 import dj_database_url
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 USE_TZ = True
@@ -60,9 +60,13 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
-            # Unique per test process: parallel runs (and xdist workers) never share keys, and the
-            # conftest clears only this prefix (never FLUSHDB, which would wipe other runs' keys).
-            "KEY_PREFIX": f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:12]}",
+            # Unique per test run and xdist worker, so parallel runs never share keys and the conftest
+            # clears only this prefix (never FLUSHDB). Server processes started by a test inherit
+            # TESTS_RUN_ID and PYTEST_XDIST_WORKER from the environment, hence the same prefix.
+            "KEY_PREFIX": "tests-{}-{}".format(
+                os.environ.setdefault("TESTS_RUN_ID", uuid.uuid4().hex[:12]),
+                os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            ),
         }
     }
 else:
