@@ -81,9 +81,7 @@ def check_authorization_server(
     if apps.is_installed("oauth2_provider"):
         from django_mcp_scopes.backends import DatabaseScopes
 
-        configured = getattr(settings, "OAUTH2_PROVIDER", {}).get(
-            "SCOPES_BACKEND_CLASS", "oauth2_provider.scopes.SettingsScopes"
-        )
+        configured = _dot_settings().get("SCOPES_BACKEND_CLASS", "oauth2_provider.scopes.SettingsScopes")
         try:
             backend = import_string(configured) if isinstance(configured, str) else configured
             ours = isinstance(backend, type) and issubclass(backend, DatabaseScopes)
@@ -99,6 +97,11 @@ def check_authorization_server(
                 )
             )
     return messages
+
+
+def _dot_settings() -> dict[str, Any]:
+    value = getattr(settings, "OAUTH2_PROVIDER", {})
+    return value if isinstance(value, dict) else {}
 
 
 def _is_https(url: str) -> bool:
@@ -131,7 +134,7 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
         )
     servers = _safe(lambda: mcp_scopes_settings.AUTHORIZATION_SERVERS) or []
     if not servers and apps.is_installed("oauth2_provider"):
-        issuer = getattr(settings, "OAUTH2_PROVIDER", {}).get("OIDC_ISS_ENDPOINT") or ""
+        issuer = _dot_settings().get("OIDC_ISS_ENDPOINT") or ""
         servers = [issuer] if issuer else []
     for server in servers:
         if not _is_https(server):

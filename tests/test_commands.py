@@ -250,3 +250,16 @@ def test_show_unknown_name(journal):
 def test_subcommand_is_required():
     with pytest.raises(CommandError):
         run()
+
+
+def test_prune_without_a_terminal_is_cancelled(journal, monkeypatch):
+    Scope.objects.create(name="stale")
+
+    def no_stdin(prompt):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_stdin)
+    with pytest.raises(CommandError, match="Cancelled"):
+        run("sync", "--prune")
+    assert Scope.objects.filter(name="stale").exists()
+    assert not Scope.objects.filter(name="entries:read").exists()

@@ -100,7 +100,10 @@ class Command(BaseCommand):
         if to_prune and not yes:
             if not interactive:
                 raise CommandError("Refusing to delete scopes without confirmation; pass --yes.")
-            answer = input(f"Delete {len(to_prune)} scope(s) from the database? Type 'yes' to confirm: ")
+            try:
+                answer = input(f"Delete {len(to_prune)} scope(s) from the database? Type 'yes' to confirm: ")
+            except EOFError:
+                answer = ""
             if answer.strip().lower() != "yes":
                 raise CommandError("Cancelled; nothing was written.")
 
