@@ -71,6 +71,18 @@ def make_token(
     return token, row
 
 
+def live_database_url() -> str:
+    """The URL of the database the tests use (the test database), for server processes."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    return (
+        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -88,6 +100,7 @@ class LiveServer:
             {
                 "DJANGO_SETTINGS_MODULE": settings,
                 "PYTHONPATH": str(ROOT),
+                "DATABASE_URL": live_database_url(),
             }
         )
         environment.update(env or {})
