@@ -186,7 +186,7 @@ def test_expired_token(client, scopes):
 
 
 def test_token_expiring_while_cached_is_refused(client, scopes):
-    token, row = make_token(expires_in=3600)
+    token, _ = make_token(expires_in=3600)
     assert get(client, "/mcp", f"Bearer {token}").status_code == 200
     from django.core.cache import caches
 
