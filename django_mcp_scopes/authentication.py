@@ -43,7 +43,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from django_mcp_scopes import challenges, resources
+from django_mcp_scopes import challenges, introspection, resources
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import (
     AuthServiceUnavailable,
@@ -174,15 +174,13 @@ def _local_facts(token: str, resource: str) -> dict[str, Any]:
 
 
 def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
-    from django_mcp_scopes import introspection
-
     if introspection.is_enabled():
         return introspection.facts(token, checksum)
     cached = token_cache.get(checksum)
     if cached == REVOKED:
         raise InvalidToken("The access token has been revoked.", reason="revoked")
     if cached is not None:
-        return dict(cached)
+        return cached  # read-only: shared with this process's local cache
     try:
         facts = _local_facts(token, resource)
     except DatabaseError as exc:
@@ -251,25 +249,44 @@ def _application_for(facts: dict[str, Any]) -> Any:
     application_id = facts.get("application_id")
     if application_id is None:
         return None
+    return SimpleLazyObject(lambda: _application_model()._default_manager.get(pk=application_id))
+
+
+@functools.cache
+def _application_model() -> Any:
     from oauth2_provider.models import get_application_model
 
-    return SimpleLazyObject(lambda: get_application_model()._default_manager.get(pk=application_id))
+    return get_application_model()
+
+
+def _seed(facts: dict[str, Any]) -> tuple[frozenset[str], datetime | None, list[str]]:
+    """What every principal built from these facts shares, computed once per cached entry."""
+    seed = facts.get("_seed")
+    if seed is None:
+        expires = facts.get("expires")
+        seed = (
+            frozenset(facts["scopes"]),
+            datetime.fromtimestamp(expires, tz=timezone.utc) if expires is not None else None,
+            list(facts["resources"]),
+        )
+        facts["_seed"] = seed  # local copy only: the shared cache already holds its own
+    return seed
 
 
 def _principal(facts: dict[str, Any], resource: str | None, checksum: str) -> Principal:
-    expires = facts.get("expires")
+    granted, expires, bound = _seed(facts)
     return Principal(
         user=_user_for(facts),
-        granted_scopes=frozenset(facts["scopes"]),
+        granted_scopes=granted,
         application=_application_for(facts),
         client_id=facts.get("client_id"),
-        expires=datetime.fromtimestamp(expires, tz=timezone.utc) if expires is not None else None,
+        expires=expires,
         resource=resource,
         token_id=facts.get("token_id") or "",
         extra={
             "source": facts.get("source"),
             "user_id": facts.get("user_id"),
-            "resources": list(facts["resources"]),
+            "resources": bound,
             "token_sha256_prefix": checksum[:12],
         },
     )
@@ -295,7 +312,7 @@ def authenticate_request(request: HttpRequest, *, resource_uri: str | None = Non
             return None
         token = bearer_token_from_header(header)
         checksum = token_checksum(token)
-        resource = resources.canonicalize_resource(resource_uri or resources.resource_uri(request))
+        resource = resources.canonicalize_resource(resource_uri) if resource_uri else resources.resource_uri(request)
         facts = _facts(token, checksum, resource)
         matched = _check_facts(facts, resource)
         return _principal(facts, matched, checksum)

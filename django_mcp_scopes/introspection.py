@@ -98,7 +98,7 @@ def facts(token: str, checksum: str) -> dict[str, Any]:
     if cached == REVOKED:
         raise InvalidToken("The access token is not active.", reason="inactive")
     if cached is not None:
-        return dict(cached)
+        return cached  # read-only: shared with this process's local cache
 
     content = _call(token)
     if content.get("active") is not True:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from django.core.signals import setting_changed
 from django.http import HttpRequest
 
 from django_mcp_scopes.conf import mcp_scopes_settings
@@ -13,6 +16,12 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def canonicalize_resource(uri: str) -> str:
+    """See ``_canonicalize``; memoized (a pure function called on every request)."""
+    return _canonicalize(uri)
+
+
+@functools.lru_cache(maxsize=2048)
+def _canonicalize(uri: str) -> str:
     """The canonical form of a resource URI used for comparisons.
 
     Scheme and host are case-insensitive, a default port is dropped, a trailing slash on the path
@@ -49,10 +58,31 @@ def public_origin(request: HttpRequest) -> str:
     ``MCP_SCOPES["BASE_URL"]`` when set; otherwise from the request, which honours
     ``SECURE_PROXY_SSL_HEADER`` and ``USE_X_FORWARDED_HOST`` when Django is configured for a proxy.
     """
-    configured = mcp_scopes_settings.BASE_URL
+    configured = _base_url()
     if configured:
         return configured
     return f"{request.scheme}://{request.get_host()}"
+
+
+_UNSET: Any = object()
+_base_url_cache: Any = _UNSET
+
+
+def _base_url() -> str | None:
+    # Read once: settings parsing on every request showed up in the authentication benchmark.
+    global _base_url_cache
+    if _base_url_cache is _UNSET:
+        _base_url_cache = mcp_scopes_settings.BASE_URL
+    return _base_url_cache
+
+
+def _reset_base_url(*, setting: str, **kwargs: Any) -> None:
+    global _base_url_cache
+    if setting == "MCP_SCOPES":
+        _base_url_cache = _UNSET
+
+
+setting_changed.connect(_reset_base_url, dispatch_uid="mcp_scopes_resources_base_url")
 
 
 def resource_path(request: HttpRequest, path: str | None = None) -> str:

@@ -306,7 +306,9 @@ def test_cold_token_costs_one_query_warm_token_none(client, scopes, django_asser
 def test_cache_never_holds_the_token_or_model_instances(client, scopes):
     token, _ = make_token()
     assert get(client, "/mcp", f"Bearer {token}").status_code == 200
-    facts = token_cache.get(token_checksum(token))
+    from django.core.cache import caches
+
+    facts = caches["default"].get(token_cache._key("token", token_checksum(token)))  # the shared entry
     assert token not in json.dumps(facts)
     assert all(isinstance(value, (str, int, float, list, type(None))) for value in facts.values())
 
