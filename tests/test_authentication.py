@@ -666,3 +666,18 @@ def test_revocation_reaches_another_process_through_the_shared_cache(settings):
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"{prefix}:*"):  # never FLUSHDB: other runs share this Redis
             client.delete(key)
+
+
+def test_form_check_leaves_the_body_to_drf(client, scopes):
+    token, _ = make_token(resource=["http://testserver/api/notes"])
+    response = client.post(
+        "/api/notes",
+        data="title=hello",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 200
+    assert response.json()["data"] == {"title": "hello"}
+    response = client.post("/api/notes", data=f"access_token={token}", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 401
+    assert parse_challenge(response["WWW-Authenticate"])["error"] == "invalid_request"
