@@ -681,3 +681,28 @@ def test_form_check_leaves_the_body_to_drf(client, scopes):
     response = client.post("/api/notes", data=f"access_token={token}", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 401
     assert parse_challenge(response["WWW-Authenticate"])["error"] == "invalid_request"
+
+
+def test_two_authorization_headers_under_asgi_are_refused(scopes):
+    """Django's ASGI handler joins repeated headers with a comma, as WSGI servers do."""
+    from io import BytesIO
+
+    from django.core.handlers.asgi import ASGIRequest
+
+    token, _ = make_token()
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/mcp",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"authorization", b"Bearer another"),
+        ],
+    }
+    request = ASGIRequest(scope, BytesIO())
+    assert request.META["HTTP_AUTHORIZATION"] == f"Bearer {token},Bearer another"
+    with pytest.raises(InvalidRequest) as caught:
+        authenticate_request(request)
+    assert caught.value.reason == "multiple_credentials"
