@@ -93,6 +93,17 @@ class ComposedNotView(APIView):
         return Response({"not_admin": True})
 
 
+class ComposedAndView(APIView):
+    """Composed, without ScopeChallengeMixin: the challenge needs the exception handler setting."""
+
+    authentication_classes = [MCPTokenAuthentication]
+    permission_classes = [HasValidToken & HasScopes]
+    required_scopes = "notes:write"
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
 class DynamicView(APIView):
     authentication_classes = [MCPTokenAuthentication]
     permission_classes = [HasValidToken]
@@ -173,6 +184,7 @@ urlpatterns = [
     path("api/by-method", ByMethodView.as_view()),
     path("api/composed-or", ComposedOrView.as_view()),
     path("api/composed-not", ComposedNotView.as_view()),
+    path("api/composed-and", ComposedAndView.as_view()),
     path("api/dynamic", DynamicView.as_view()),
     path("api/no-requirement", NoRequirementView.as_view()),
     path("api/items/<int:pk>", ApiResourceView.as_view()),

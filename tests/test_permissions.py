@@ -158,6 +158,35 @@ def test_not_composition(client, scopes):
     assert "WWW-Authenticate" not in response  # denied because it HAS the scope: no step-up helps
 
 
+def test_composed_without_handler_is_a_plain_403(client, scopes):
+    response = call(client, "get", "/api/composed-and", "notes:read")
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response  # documented: set the exception handler
+
+
+def test_composed_with_the_exception_handler_setting(client, scopes, settings):
+    settings.REST_FRAMEWORK = {"EXCEPTION_HANDLER": "django_mcp_scopes.permissions.exception_handler"}
+    assert_403(call(client, "get", "/api/composed-and", "notes:read"), "notes:write", path="/api/composed-and")
+    assert call(client, "get", "/api/composed-and", "admin").status_code == 200
+
+
+def test_exception_handler_renders_contract_exceptions(client, scopes, settings):
+    """InsufficientScope raised by code (e.g. the MCP layer) inside a DRF view gets the challenge."""
+    from rest_framework.views import APIView
+
+    from django_mcp_scopes.permissions import exception_handler
+
+    exc = InsufficientScope(ScopeRequirement.all_of("notes:delete"))
+    token, _ = make_token("notes:read", resource=["http://testserver/api/notes"])
+    request = RequestFactory().get("/api/notes", HTTP_AUTHORIZATION=f"Bearer {token}")
+    from django_mcp_scopes.principal import set_principal
+
+    set_principal(request, authenticate_request(request, resource_uri="http://testserver/api/notes"))
+    response = exception_handler(exc, {"request": request, "view": APIView()})
+    assert response.status_code == 403
+    assert parse_challenge(response["WWW-Authenticate"])["scope"] == "notes:delete"
+
+
 # --- dynamic decisions --------------------------------------------------------------------
 
 
