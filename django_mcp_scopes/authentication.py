@@ -26,6 +26,7 @@ query, a cold local token one. A database or introspection failure raises
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ from django_mcp_scopes.exceptions import (
 from django_mcp_scopes.principal import Principal, get_principal, set_principal
 from django_mcp_scopes.signals import report_service_unavailable, report_token_rejected
 from django_mcp_scopes.token_cache import REVOKED, token_cache, token_checksum
+
+_logger = logging.getLogger("django_mcp_scopes.security")
 
 MAX_AUTHORIZATION_LENGTH = 8192
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -103,8 +106,12 @@ def bearer_token_from_header(value: str) -> str:
 def _token_elsewhere(request: HttpRequest) -> str | None:
     """Where a token was sent other than the Authorization header (query string, form body)."""
     query = request.META.get("QUERY_STRING", "")
-    if query and "access_token" in query and "access_token" in request.GET:
-        return "query"
+    if query and "access_token" in query:
+        try:
+            if "access_token" in request.GET:
+                return "query"
+        except Exception:  # an unparsable query string that mentions access_token: refuse it
+            return "query"
     if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
         try:
             if "access_token" in request.POST:
@@ -183,7 +190,14 @@ def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
         return cached  # read-only: shared with this process's local cache
     try:
         facts = _local_facts(token, resource)
+    except TokenError:
+        raise
     except DatabaseError as exc:
+        raise AuthServiceUnavailable() from exc
+    except Exception as exc:
+        # Anything else that stops validation (the scope registry's cache down, a broken scopes
+        # backend) fails closed too: 503, never a 500 and never an accepted token.
+        _logger.error("mcp_auth_validation_failed error=%s", type(exc).__name__, exc_info=True)
         raise AuthServiceUnavailable() from exc
     seconds = min(token_cache.config.shared_seconds, facts["expires"] - _now())
     token_cache.put(checksum, facts, seconds)

@@ -19,6 +19,7 @@ is seen only when the entry expires (``TOKEN_CACHE_SECONDS``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +38,7 @@ from django_mcp_scopes.conf import mcp_scopes_settings
 # Marker stored for a token known to be unusable (revoked, deleted, inactive at the introspection
 # endpoint). A lookup that finds it refuses the token without asking the database.
 REVOKED = "revoked"
+_logger = logging.getLogger("django_mcp_scopes.security")
 _LOCAL_MAX_ENTRIES = 4096
 
 
@@ -88,7 +90,12 @@ class TokenCache:
                 return entry[1]
             with self._lock:
                 self._local.pop(key, None)
-        value = caches[self.config.cache_alias].get(key)
+        try:
+            value = caches[self.config.cache_alias].get(key)
+        except Exception:
+            # The shared cache is down: validate against the source of truth instead.
+            _logger.exception("mcp_token_cache_unavailable operation=get")
+            return None
         if value is not None:
             self._remember(key, value, now)
         return value
@@ -101,7 +108,11 @@ class TokenCache:
         if seconds <= 0:
             return
         key = self._key(namespace, checksum)
-        caches[self.config.cache_alias].add(key, value, seconds)
+        try:
+            caches[self.config.cache_alias].add(key, value, seconds)
+        except Exception:
+            _logger.exception("mcp_token_cache_unavailable operation=add")
+            return
         self._remember(key, value, time.monotonic(), seconds)
 
     def _remember(self, key: str, value: Any, now: float, seconds: float | None = None) -> None:
@@ -124,10 +135,14 @@ class TokenCache:
             key = self._key(namespace, checksum)
             with self._lock:
                 self._local.pop(key, None)
-            if tombstone and config.shared_seconds > 0:
-                cache.set(key, REVOKED, config.shared_seconds)
-            else:
-                cache.delete(key)
+            try:
+                if tombstone and config.shared_seconds > 0:
+                    cache.set(key, REVOKED, config.shared_seconds)
+                else:
+                    cache.delete(key)
+            except Exception:
+                # Never break django-oauth-toolkit's revocation; entries expire within TOKEN_CACHE_SECONDS.
+                _logger.exception("mcp_token_cache_unavailable operation=drop")
 
     def clear_local(self) -> None:
         """Forget this process's copies and settings (tests, ``setting_changed``)."""

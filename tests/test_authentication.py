@@ -706,3 +706,20 @@ def test_two_authorization_headers_under_asgi_are_refused(scopes):
     with pytest.raises(InvalidRequest) as caught:
         authenticate_request(request)
     assert caught.value.reason == "multiple_credentials"
+
+
+def test_shared_cache_down_fails_closed_and_never_breaks_revocation(scopes, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "broken": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"},
+    }
+    token, row = make_token()
+    checksum = token_checksum(token)
+    settings.MCP_SCOPES = {"CACHE_ALIAS": "broken", "TOKEN_LOCAL_CACHE_SECONDS": 0}
+    assert token_cache.get(checksum) is None  # a miss, not an exception
+    token_cache.put(checksum, {"x": 1}, 10)
+    # DOT's validator asks the scope registry (same cache) for descriptions: 503, not 500.
+    with pytest.raises(AuthServiceUnavailable):
+        authenticate_request(RequestFactory().get("/mcp", HTTP_AUTHORIZATION=f"Bearer {token}"))
+    row.delete()  # the receiver cannot reach the cache: DOT's revocation must still succeed
+    assert not AccessToken.objects.filter(pk=row.pk).exists()
