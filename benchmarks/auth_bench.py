@@ -4,10 +4,12 @@ One gunicorn worker (gthread, keep-alive) serves three copies of a trivial DRF v
 file: unprotected, protected by MCPTokenAuthentication + HasScopes (warm token cache), and
 protected by django-oauth-toolkit's stock OAuth2Authentication + TokenHasScope. A Python load
 generator (processes x keep-alive http.client connections, loopback only) measures each for a
-few seconds, in rounds, interleaved; the best round of each counts. It also counts database
+few seconds, in rounds, the three targets back to back in each round. The table shows each
+target's median req/s; the ratios are the median of the per-round ratios (a round's targets run
+seconds apart, which keeps other load on the machine out of the comparison). It also counts database
 queries for a cold and a warm token in-process (CaptureQueriesContext).
 
-    python benchmarks/auth_bench.py [--seconds 3] [--rounds 3] [--clients 2]
+    python benchmarks/auth_bench.py [--seconds 2] [--rounds 5] [--clients 2]
 
 The last line is ``auth_overhead_ratio=<protected req/s / unprotected req/s>`` (goal: >= 0.90).
 """
@@ -20,6 +22,7 @@ import multiprocessing
 import os
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,20 +130,46 @@ def _load(args: tuple[str, int, str, str | None, float]) -> tuple[int, int]:
     return ok, errors
 
 
-def _measure(pool, port: int, path: str, token: str | None, seconds: float, clients: int) -> float:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the server's processes (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _measure(pool, port: int, path: str, token: str | None, seconds: float, clients: int, pids: list[int]):
+    """(req/s, server CPU microseconds per request)."""
     pool.map(_load, [("127.0.0.1", port, path, token, 0.3)] * clients)  # warm-up (fills the token cache)
+    cpu_before = _cpu_seconds(pids)
     results = pool.map(_load, [("127.0.0.1", port, path, token, seconds)] * clients)
+    cpu = _cpu_seconds(pids) - cpu_before
     ok = sum(result[0] for result in results)
     errors = sum(result[1] for result in results)
     if errors:
         raise SystemExit(f"{path}: {errors} non-200 answers")
-    return ok / seconds
+    return ok / seconds, cpu * 1e6 / max(ok, 1)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per target and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per target and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (keep-alive each)")
     args = parser.parse_args()
 
@@ -192,24 +221,35 @@ def main() -> int:
             "protected": ("/bench/protected", tokens["protected"]),
             "dot_stock": ("/bench/dot", tokens["dot"]),
         }
-        best = dict.fromkeys(targets, 0.0)
+        rates: dict[str, list[float]] = {name: [] for name in targets}
+        cpu_costs: dict[str, list[float]] = {name: [] for name in targets}
+        pids = [server.pid, *_children(server.pid)]
         context = multiprocessing.get_context("spawn")
         with context.Pool(args.clients) as pool:
             for round_number in range(1, args.rounds + 1):
                 for name, (path, token) in targets.items():
-                    rate = _measure(pool, port, path, token, args.seconds, args.clients)
-                    best[name] = max(best[name], rate)
-                    print(f"round {round_number} {name:<12} {rate:8.0f} req/s", flush=True)
+                    rate, cpu = _measure(pool, port, path, token, args.seconds, args.clients, pids)
+                    rates[name].append(rate)
+                    cpu_costs[name].append(cpu)
+                    print(f"round {round_number} {name:<12} {rate:8.0f} req/s {cpu:8.0f} us server CPU/req", flush=True)
     finally:
         server.terminate()
         server.wait(timeout=10)
 
+    ratios = {
+        name: statistics.median(rate / base for rate, base in zip(values, rates["unprotected"], strict=True))
+        for name, values in rates.items()
+    }
+    cpu = {name: statistics.median(values) for name, values in cpu_costs.items()}
     print()
-    print(f"{'target':<14}{'req/s':>8}{'x unprotected':>16}")
-    for name, rate in best.items():
-        print(f"{name:<14}{rate:8.0f}{rate / best['unprotected']:16.2f}")
+    print(f"{'target':<14}{'median req/s':>14}{'x unprotected':>16}{'server CPU us/req':>20}")
+    for name, values in rates.items():
+        print(f"{name:<14}{statistics.median(values):14.0f}{ratios[name]:16.2f}{cpu[name]:20.0f}")
+    if cpu["protected"]:
+        # Less sensitive to other load on the machine than req/s: server CPU per request.
+        print(f"cpu_per_request_ratio={cpu['unprotected'] / cpu['protected']:.2f}  (unprotected/protected)")
     print(f"db_queries cold_token={cold} warm_token={warm}")
-    print(f"auth_overhead_ratio={best['protected'] / best['unprotected']:.2f}")
+    print(f"auth_overhead_ratio={ratios['protected']:.2f}")
     return 0
 
 

@@ -61,7 +61,30 @@ def public_origin(request: HttpRequest) -> str:
     configured = _base_url()
     if configured:
         return configured
-    return f"{request.scheme}://{request.get_host()}"
+    scheme = request.scheme
+    meta = request.META
+    # get_host() validates against ALLOWED_HOSTS on every call (a few microseconds, paid on every
+    # authenticated request); its result depends only on these values and on settings, so the
+    # validated answers are remembered (bounded; cleared on any settings change).
+    key = (
+        scheme,
+        meta.get("HTTP_HOST"),
+        meta.get("HTTP_X_FORWARDED_HOST"),
+        meta.get("HTTP_X_FORWARDED_PORT"),
+        meta.get("SERVER_NAME"),
+        meta.get("SERVER_PORT"),
+    )
+    origin = _origins.get(key)
+    if origin is None:
+        origin = f"{scheme}://{request.get_host()}"  # raises DisallowedHost: nothing remembered
+        if len(_origins) >= _MAX_ORIGINS:
+            _origins.clear()
+        _origins[key] = origin
+    return origin
+
+
+_MAX_ORIGINS = 256
+_origins: dict[tuple[str | None, ...], str] = {}
 
 
 _UNSET: Any = object()
@@ -78,6 +101,7 @@ def _base_url() -> str | None:
 
 def _reset_base_url(*, setting: str, **kwargs: Any) -> None:
     global _base_url_cache
+    _origins.clear()  # ALLOWED_HOSTS, USE_X_FORWARDED_*, SECURE_PROXY_SSL_HEADER, ...
     if setting == "MCP_SCOPES":
         _base_url_cache = _UNSET
 

@@ -723,3 +723,12 @@ def test_shared_cache_down_fails_closed_and_never_breaks_revocation(scopes, sett
         authenticate_request(RequestFactory().get("/mcp", HTTP_AUTHORIZATION=f"Bearer {token}"))
     row.delete()  # the receiver cannot reach the cache: DOT's revocation must still succeed
     assert not AccessToken.objects.filter(pk=row.pk).exists()
+
+
+def test_disallowed_host_is_still_refused_after_an_allowed_one(client, scopes):
+    token, _ = make_token()
+    assert get(client, "/mcp", f"Bearer {token}").status_code == 200
+    response = get(client, "/mcp", f"Bearer {token}", HTTP_HOST="evil.example")
+    assert response.status_code == 400  # Django's DisallowedHost: the origin memo never skips validation
+    response = get(client, "/mcp", HTTP_HOST="evil.example")
+    assert response.status_code == 400
