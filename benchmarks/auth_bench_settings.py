@@ -1,5 +1,6 @@
 """Settings for benchmarks/auth_bench.py: SQLite file, LocMem cache, DEBUG off, no session/CSRF middleware."""
 
+import json
 import os
 
 SECRET_KEY = "benchmark-only"
@@ -22,5 +23,5 @@ MIDDLEWARE = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("BENCH_DB", "bench.sqlite3")}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 OAUTH2_PROVIDER = {"SCOPES_BACKEND_CLASS": "django_mcp_scopes.backends.DatabaseScopes"}
-MCP_SCOPES: dict = {}
+MCP_SCOPES: dict = json.loads(os.environ.get("BENCH_MCP_SCOPES", "{}"))
 REST_FRAMEWORK = {"DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"], "UNAUTHENTICATED_USER": None}

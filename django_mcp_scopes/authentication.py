@@ -37,7 +37,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, empty
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
 from rest_framework import exceptions as drf_exceptions
@@ -224,7 +224,16 @@ def _check_facts(facts: dict[str, Any], resource: str) -> str | None:
     raise InvalidToken("The access token was not issued for this resource.", reason="wrong_resource")
 
 
-class _LazyUser(SimpleLazyObject):
+class _Lazy(SimpleLazyObject):
+    """``SimpleLazyObject`` whose construction skips LazyObject's attribute hooks (hot path)."""
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        state = object.__getattribute__(self, "__dict__")
+        state["_setupfunc"] = func
+        state["_wrapped"] = empty
+
+
+class _LazyUser(_Lazy):
     """The token's user, loaded on first use; its id and authentication state need no query."""
 
     is_authenticated = True
@@ -232,7 +241,7 @@ class _LazyUser(SimpleLazyObject):
 
     def __init__(self, func: Callable[[], Any], pk: Any) -> None:
         super().__init__(func)
-        self.__dict__["_mcp_pk"] = pk
+        object.__getattribute__(self, "__dict__")["_mcp_pk"] = pk
 
     @property
     def pk(self) -> Any:
@@ -263,7 +272,7 @@ def _application_for(facts: dict[str, Any]) -> Any:
     application_id = facts.get("application_id")
     if application_id is None:
         return None
-    return SimpleLazyObject(lambda: _application_model()._default_manager.get(pk=application_id))
+    return _Lazy(lambda: _application_model()._default_manager.get(pk=application_id))
 
 
 @functools.cache

@@ -732,3 +732,21 @@ def test_disallowed_host_is_still_refused_after_an_allowed_one(client, scopes):
     assert response.status_code == 400  # Django's DisallowedHost: the origin memo never skips validation
     response = get(client, "/mcp", HTTP_HOST="evil.example")
     assert response.status_code == 400
+
+
+def test_principal_user_and_application_load_lazily(scopes, django_assert_num_queries):
+    token, row = make_token()
+    request = RequestFactory().get("/mcp", HTTP_AUTHORIZATION=f"Bearer {token}")
+    authenticate_request(request)  # cold: caches the facts
+    request = RequestFactory().get("/mcp", HTTP_AUTHORIZATION=f"Bearer {token}")
+    with django_assert_num_queries(0):
+        principal = authenticate_request(request)
+        assert principal.user.pk == row.user_id
+        assert principal.user.id == row.user_id
+        assert principal.user.is_authenticated
+    with django_assert_num_queries(1):
+        assert principal.user.username == row.user.username
+    with django_assert_num_queries(1):
+        assert principal.application.client_id == row.application.client_id
+    assert principal.user == row.user
+    assert isinstance(principal.user, type(row.user))
