@@ -48,6 +48,7 @@ from django_mcp_scopes import challenges, introspection, resources
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import (
     AuthServiceUnavailable,
+    InsufficientScope,
     InvalidRequest,
     InvalidToken,
     MCPScopesError,
@@ -55,7 +56,7 @@ from django_mcp_scopes.exceptions import (
     TokenError,
 )
 from django_mcp_scopes.principal import Principal, get_principal, set_principal
-from django_mcp_scopes.signals import report_service_unavailable, report_token_rejected
+from django_mcp_scopes.signals import report_scope_denied, report_service_unavailable, report_token_rejected
 from django_mcp_scopes.token_cache import REVOKED, token_cache, token_checksum
 
 _logger = logging.getLogger("django_mcp_scopes.security")
@@ -129,19 +130,6 @@ def _now() -> float:
     return time.time()
 
 
-def _canonical_list(values: Any) -> list[str]:
-    if isinstance(values, str):
-        values = [values]
-    result = []
-    for value in values or ():
-        try:
-            result.append(resources.canonicalize_resource(value))
-        except (ValueError, TypeError, AttributeError):
-            # A non-URL audience (a URN, garbage) can never equal an http(s) endpoint.
-            result.append("")
-    return result
-
-
 def exact_resource_validator(request_uri: str, audiences: list[str]) -> bool:
     """``RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR`` for django-oauth-toolkit: exact canonical match.
 
@@ -175,7 +163,7 @@ def _local_facts(token: str, resource: str) -> dict[str, Any]:
         "client_id": application.client_id if application is not None else None,
         "scopes": access_token.scope.split(),
         "expires": access_token.expires.timestamp(),
-        "resources": _canonical_list(access_token.resource),
+        "resources": resources.canonicalize_all(access_token.resource),
         "token_id": str(access_token.pk),
     }
 
@@ -422,9 +410,6 @@ class MCPTokenAuthentication(BaseAuthentication):
 
 def error_response(request: HttpRequest, exc: MCPScopesError, *, resource_path: str | None = None) -> HttpResponse:
     """The challenge response for one of our exceptions (401, 403 or 503)."""
-    from django_mcp_scopes.exceptions import InsufficientScope
-    from django_mcp_scopes.signals import report_scope_denied
-
     if isinstance(exc, TokenError):
         return challenges.unauthorized_response(
             request, error=exc.error, description=exc.description, resource_path=resource_path, status=exc.status

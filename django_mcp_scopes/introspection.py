@@ -29,6 +29,7 @@ from oauth2_provider.settings import oauth2_settings
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InvalidToken
+from django_mcp_scopes.resources import canonicalize_all
 from django_mcp_scopes.token_cache import REVOKED, token_cache
 
 _NAMESPACE = "introspection"
@@ -92,8 +93,6 @@ def _audiences(aud: Any) -> list[str] | None:
 
 def facts(token: str, checksum: str) -> dict[str, Any]:
     """What the introspection endpoint says about ``token`` (cached); raises on refusal."""
-    from django_mcp_scopes.authentication import _canonical_list
-
     cached = token_cache.get(checksum, namespace=_NAMESPACE)
     if cached == REVOKED:
         raise InvalidToken("The access token is not active.", reason="inactive")
@@ -131,7 +130,7 @@ def facts(token: str, checksum: str) -> dict[str, Any]:
         "client_id": client_id,
         "scopes": scope.split() if isinstance(scope, str) else [],
         "expires": float(exp) if exp is not None else None,
-        "resources": _canonical_list(audiences),
+        "resources": canonicalize_all(audiences),
         "token_id": str(content.get("jti") or ""),
     }
     seconds = mcp_scopes_settings.INTROSPECTION_CACHE_SECONDS

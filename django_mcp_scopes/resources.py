@@ -44,6 +44,20 @@ def _canonicalize(uri: str) -> str:
     return urlunsplit((scheme, netloc, path, parts.query, ""))
 
 
+def canonicalize_all(values: Any) -> list[str]:
+    """Canonical forms of a token's resource binding (a string or a list); a value that is not an
+    absolute http(s) URI becomes ``""``, which no endpoint ever equals."""
+    if isinstance(values, str):
+        values = [values]
+    result = []
+    for value in values or ():
+        try:
+            result.append(canonicalize_resource(value))
+        except (ValueError, TypeError, AttributeError):
+            result.append("")
+    return result
+
+
 def same_resource(a: str, b: str) -> bool:
     """Whether two resource URIs name the same resource (exact match after canonicalisation)."""
     try:
