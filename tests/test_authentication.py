@@ -496,6 +496,19 @@ def test_introspection_refusals(client, scopes, idp, answer, fragment):
     assert fragment in params["error_description"]
 
 
+def test_introspection_with_basic_credentials(client, scopes, idp, settings):
+    import base64
+
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "RESOURCE_SERVER_AUTH_TOKEN": None,
+        "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS": ("rs-client", "rs-secret"),
+    }
+    idp.answers["remote-basic"] = active()
+    assert get(client, "/mcp", "Bearer remote-basic").status_code == 200
+    assert idp.calls[0]["authorization"] == "Basic " + base64.b64encode(b"rs-client:rs-secret").decode()
+
+
 def test_introspection_issuer_is_checked_when_configured(client, scopes, idp, settings):
     settings.MCP_SCOPES = {**settings.MCP_SCOPES, "INTROSPECTION_ISSUER": "https://idp.example"}
     idp.answers["remote-3"] = active(iss="https://evil.example")
