@@ -201,6 +201,7 @@ def main() -> int:
             "30",
             "--log-level",
             "warning",
+            *os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
             "django.core.wsgi:get_wsgi_application()",
         ],
         cwd=ROOT,

@@ -251,8 +251,10 @@ def _user_for(facts: dict[str, Any]) -> Any:
     username = facts.get("username")
     if username:
         # Introspection: django-oauth-toolkit's hook maps the remote user to a local one.
-        validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
-        return _LazyUser(lambda: validator.get_or_create_user_from_content({"username": username}), None)
+        return _LazyUser(
+            lambda: oauth2_settings.OAUTH2_VALIDATOR_CLASS().get_or_create_user_from_content({"username": username}),
+            None,
+        )
     return None
 
 

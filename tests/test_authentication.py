@@ -496,6 +496,16 @@ def test_introspection_refusals(client, scopes, idp, answer, fragment):
     assert fragment in params["error_description"]
 
 
+def test_introspection_username_maps_to_a_local_user_on_first_use(scopes, idp):
+    from django.contrib.auth import get_user_model
+
+    idp.answers["remote-user"] = active(username="alice")
+    principal = authenticate_request(RequestFactory().get("/mcp", HTTP_AUTHORIZATION="Bearer remote-user"))
+    assert not get_user_model().objects.filter(username="alice").exists()  # nothing written yet
+    assert principal.user.username == "alice"
+    assert principal.user.pk == get_user_model().objects.get(username="alice").pk
+
+
 def test_introspection_with_basic_credentials(client, scopes, idp, settings):
     import base64
 
