@@ -120,9 +120,15 @@ def as_requirement(value: Any) -> ScopeRequirement:
     """``coerce_requirement`` with a cache, so a view's declaration is parsed once, not per request."""
     frozen = _freeze(value)
     try:
-        return _coerce_cached(frozen)
+        requirement = _coerce_cached(frozen)
     except TypeError:  # unhashable member: parse every time
-        return coerce_requirement(value)
+        requirement = coerce_requirement(value)
+    if requirement.is_empty and not isinstance(value, ScopeRequirement):
+        # "" or [[]] would read as "no scope needed": a typo must not open the door.
+        raise ImproperlyConfigured(
+            f"{value!r} is an empty scope requirement; use HasValidToken when any valid token may pass."
+        )
+    return requirement
 
 
 def _method_entry(mapping: Any, method: str, attribute: str, view: Any) -> Any:
@@ -217,7 +223,11 @@ class HasAlternativeScopes(_ScopePermission):
                 return None
         if isinstance(value, ScopeRequirement):
             return value
-        return ScopeRequirement.any_of(*[list(alternative) for alternative in value])
+        if not value:
+            return None  # no alternative at all: nothing can satisfy it (never "no scope needed")
+        # A list of alternative sets; a single set of names is one alternative.
+        alternatives = [value] if all(isinstance(item, str) for item in value) else value
+        return as_requirement([list(alternative) for alternative in alternatives])
 
 
 class HasScopesByMethod(_ScopePermission):

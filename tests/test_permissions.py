@@ -118,6 +118,19 @@ def test_alternatives_per_method(client, scopes):
     assert "WWW-Authenticate" not in response
 
 
+def test_empty_alternatives_refuse_rather_than_open(scopes):
+    from types import SimpleNamespace
+
+    from django_mcp_scopes.permissions import HasAlternativeScopes
+
+    request = SimpleNamespace(method="GET")
+    for declared in ({"GET": []}, []):
+        view = SimpleNamespace(required_alternate_scopes=declared)
+        assert HasAlternativeScopes().get_requirement(request, view) is None
+    view = SimpleNamespace(required_alternate_scopes={"GET": ["a", "b"]})
+    assert HasAlternativeScopes().get_requirement(request, view) == ScopeRequirement.all_of("a", "b")
+
+
 def test_requirement_algebra():
     requirement = ScopeRequirement.all_of("a") & ScopeRequirement.any_of(["b"], ["c", "d"])
     assert requirement.describe() == [["a", "b"], ["a", "c", "d"]]
@@ -125,6 +138,9 @@ def test_requirement_algebra():
     assert as_requirement([["a"], ["b"]]) == ScopeRequirement.any_of(["a"], ["b"])
     with pytest.raises(ImproperlyConfigured):
         as_requirement(["bad scope"])
+    for empty in ("", "   ", [[]], [["a"], []], []):
+        with pytest.raises(ImproperlyConfigured):
+            as_requirement(empty)
 
 
 # --- per HTTP method ----------------------------------------------------------------------
