@@ -9,7 +9,7 @@ target's median req/s; the ratios are the median of the per-round ratios (a roun
 seconds apart, which keeps other load on the machine out of the comparison). It also counts database
 queries for a cold and a warm token in-process (CaptureQueriesContext).
 
-    python benchmarks/auth_bench.py [--seconds 2] [--rounds 5] [--clients 2]
+    python benchmarks/auth_bench.py [--seconds 1.5] [--rounds 7] [--clients 2]
 
 The last line is ``auth_overhead_ratio=<protected req/s / unprotected req/s>`` (goal: >= 0.90).
 """
@@ -168,8 +168,8 @@ def _measure(pool, port: int, path: str, token: str | None, seconds: float, clie
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per target and round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.5, help="measuring time per target and round")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (keep-alive each)")
     args = parser.parse_args()
 
