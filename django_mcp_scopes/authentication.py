@@ -197,7 +197,7 @@ def _check_facts(facts: dict[str, Any], resource: str) -> str | None:
     expires = facts.get("expires")
     if expires is not None and expires <= _now():
         raise InvalidToken("The access token has expired.", reason="expired")
-    if oauth2_settings.DCR_REGISTRATION_SCOPE in facts["scopes"]:
+    if _seed(facts)[3]:
         raise InvalidToken("A client registration token cannot be used here.", reason="registration_token")
     bound = facts["resources"]
     if not bound:
@@ -272,22 +272,25 @@ def _application_model() -> Any:
     return get_application_model()
 
 
-def _seed(facts: dict[str, Any]) -> tuple[frozenset[str], datetime | None, list[str]]:
-    """What every principal built from these facts shares, computed once per cached entry."""
+def _seed(facts: dict[str, Any]) -> tuple[frozenset[str], datetime | None, list[str], bool]:
+    """What every request with these facts shares, computed once per cached entry: granted
+    scopes, expiry, resource binding, and whether it is a client registration token."""
     seed = facts.get("_seed")
     if seed is None:
         expires = facts.get("expires")
+        granted = frozenset(facts["scopes"])
         seed = (
-            frozenset(facts["scopes"]),
+            granted,
             datetime.fromtimestamp(expires, tz=timezone.utc) if expires is not None else None,
             list(facts["resources"]),
+            oauth2_settings.DCR_REGISTRATION_SCOPE in granted,
         )
         facts["_seed"] = seed  # local copy only: the shared cache already holds its own
     return seed
 
 
 def _principal(facts: dict[str, Any], resource: str | None, checksum: str) -> Principal:
-    granted, expires, bound = _seed(facts)
+    granted, expires, bound, _registration = _seed(facts)
     return Principal(
         user=_user_for(facts),
         granted_scopes=granted,

@@ -113,22 +113,28 @@ def _freeze(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=1024)
 def _coerce_cached(frozen: Any) -> ScopeRequirement:
-    return coerce_requirement(frozen)
+    return _checked_requirement(frozen)
 
 
-def as_requirement(value: Any) -> ScopeRequirement:
-    """``coerce_requirement`` with a cache, so a view's declaration is parsed once, not per request."""
-    frozen = _freeze(value)
-    try:
-        requirement = _coerce_cached(frozen)
-    except TypeError:  # unhashable member: parse every time
-        requirement = coerce_requirement(value)
+def _checked_requirement(value: Any) -> ScopeRequirement:
+    requirement = coerce_requirement(value)
     if requirement.is_empty and not isinstance(value, ScopeRequirement):
         # "" or [[]] would read as "no scope needed": a typo must not open the door.
         raise ImproperlyConfigured(
             f"{value!r} is an empty scope requirement; use HasValidToken when any valid token may pass."
         )
     return requirement
+
+
+def as_requirement(value: Any) -> ScopeRequirement:
+    """``coerce_requirement`` with a cache, so a view's declaration is parsed once, not per request.
+
+    An empty requirement (``""``, ``[[]]``) is refused: use ``HasValidToken`` for "any token".
+    """
+    try:
+        return _coerce_cached(_freeze(value))
+    except TypeError:  # unhashable member: parse every time
+        return _checked_requirement(value)
 
 
 def _method_entry(mapping: Any, method: str, attribute: str, view: Any) -> Any:
