@@ -42,6 +42,7 @@ from mcp.shared.inbound import (
 from mcp_types import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request as DRFRequest
 from starlette.authentication import AuthCredentials
 
@@ -76,6 +77,15 @@ CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version"
 CORS_MAX_AGE = 600
 _SUPPORTED_VERSIONS = frozenset((*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS))
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "content-length"})
+
+
+class _BodyLeftAlone(BaseParser):
+    """Lets authentication classes ask DRF for form data without consuming the JSON-RPC body."""
+
+    media_type = "*/*"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> dict[str, Any]:
+        return {}
 
 
 class _Call:
@@ -280,7 +290,9 @@ class MCPView(View):
     def authenticate(self, request: HttpRequest) -> Principal:
         """Run the authentication and permission classes like DRF's ``APIView`` does."""
         drf_request = DRFRequest(
-            request, parsers=[], authenticators=[authenticator() for authenticator in self.authentication_classes]
+            request,
+            parsers=[_BodyLeftAlone()],
+            authenticators=[authenticator() for authenticator in self.authentication_classes],
         )
         try:
             drf_request.user  # noqa: B018 - runs the authenticators (DRF's perform_authentication)
