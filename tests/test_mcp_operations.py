@@ -165,3 +165,25 @@ def test_backstop_keeps_scoped_operations_closed_outside_the_endpoint():
     assert names == {"echo", "whoami"}
     assert echoed.content[0].text == "x"
     assert error.error.code == INSUFFICIENT_SCOPE
+
+
+def test_sync_functions_close_stale_connections_around_each_call():
+    from django_mcp_scopes.mcp.database import _MARK, handle_connections
+
+    def sync_tool() -> int:
+        return 1
+
+    async def async_tool() -> int:
+        return 1
+
+    wrapped = handle_connections(sync_tool)
+    assert getattr(wrapped, _MARK)
+    assert wrapped() == 1
+    assert handle_connections(wrapped) is wrapped
+    assert handle_connections(async_tool) is async_tool
+    # An endpoint wraps its server's sync functions, and keeps their scope declarations.
+    MCPEndpoint(server)
+    count_scopes = server._tool_manager.get_tool("count_scopes").fn
+    assert getattr(count_scopes, _MARK)
+    assert scopes_of(count_scopes) is not None
+    assert not getattr(server._tool_manager.get_tool("count_scopes_async").fn, _MARK, False)

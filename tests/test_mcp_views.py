@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import OperationalError
+from asgiref.sync import sync_to_async
+from django.db import OperationalError, connections
 from django.test import AsyncClient, Client
 from django.urls import path
 from django.utils import timezone
@@ -240,6 +241,8 @@ def test_asgi_path_in_process():
             content_type="application/json",
             headers=as_headers(headers("t-read", "tools/call", "create_entry")),
         )
+        # The test client keeps Django from closing the connection of its sync thread.
+        await sync_to_async(connections.close_all)()
         return answered, denied
 
     # Two event loops in a row: each starts its own session manager on first use.

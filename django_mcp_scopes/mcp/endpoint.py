@@ -20,6 +20,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp import context
 from django_mcp_scopes.mcp.bridge import SDKBridge
+from django_mcp_scopes.mcp.database import handle_server_connections, registration_count
 from django_mcp_scopes.mcp.operations import (
     ALTERNATIVE_SCOPES_META_KEY,
     LISTING_METHODS,
@@ -82,6 +83,7 @@ class MCPEndpoint:
         self.method_scopes = coerce_method_scopes(self.method_scopes)
         self.bridge = _bridge_for(self.server)
         install_backstop(self.server)
+        handle_server_connections(self.server)
 
     def decide(self, method: str, params: Mapping[str, Any], principal: Principal | None) -> Decision:
         """What ``method`` with ``params`` needs. Raises whatever a dynamic requirement raises."""
@@ -156,8 +158,14 @@ class _Backstop:
 
     def __init__(self, server: Any) -> None:
         self.server = server
+        self._registrations = -1
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        count = registration_count(self.server)
+        if count != self._registrations:
+            # Something was registered since the endpoint started: its sync functions too.
+            handle_server_connections(self.server)
+            self._registrations = count
         endpoint: MCPEndpoint | None = context._endpoint.get()
         principal = context.get_principal()
         method = ctx.method

@@ -54,6 +54,7 @@ from django_mcp_scopes.challenges import (
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, TokenError
 from django_mcp_scopes.mcp.bridge import run_in_loop_thread
+from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
 from django_mcp_scopes.principal import Principal, get_principal
 from django_mcp_scopes.resources import canonicalize_resource, public_origin
@@ -308,7 +309,7 @@ class MCPView(View):
         principal = principal_of(drf_request)
         if principal is None:
             raise drf_exceptions.NotAuthenticated()
-        return principal
+        return pin(principal)
 
     def handle_exception(self, request: HttpRequest, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, TokenError):
