@@ -30,6 +30,7 @@ from django_mcp_scopes.mcp.operations import (
     coerce_method_scopes,
     find_operation,
     listed_operation,
+    needed_scopes,
 )
 from django_mcp_scopes.requirements import ScopeRequirement
 
@@ -84,6 +85,10 @@ class MCPEndpoint:
         self.bridge = _bridge_for(self.server)
         install_backstop(self.server)
         handle_server_connections(self.server)
+
+    def needed_scopes(self) -> frozenset[str]:
+        """Every scope the operations (static and declared) and method defaults name. No database query."""
+        return frozenset(needed_scopes(self))
 
     def decide(self, method: str, params: Mapping[str, Any], principal: Principal | None) -> Decision:
         """What ``method`` with ``params`` needs. Raises whatever a dynamic requirement raises."""

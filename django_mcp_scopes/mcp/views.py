@@ -57,7 +57,7 @@ from django_mcp_scopes.mcp.bridge import run_in_loop_thread
 from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
 from django_mcp_scopes.principal import Principal, get_principal
-from django_mcp_scopes.resources import canonicalize_resource, public_origin
+from django_mcp_scopes.resources import canonicalize_resource, mark_protected_resource, public_origin
 
 if TYPE_CHECKING:
     from django_mcp_scopes.mcp.bridge import Response as SDKResponse
@@ -142,10 +142,12 @@ class MCPView(View):
         if "endpoint" not in initkwargs:
             method_scopes = initkwargs.get("method_scopes") or cls.method_scopes or {}
             initkwargs["endpoint"] = MCPEndpoint(server, dict(method_scopes))
+        endpoint = initkwargs["endpoint"]
         view = super().as_view(**initkwargs)
         view.csrf_exempt = True  # type: ignore[attr-defined]
-        view.mcp_endpoint = initkwargs["endpoint"]  # type: ignore[attr-defined]
-        return view
+        view.mcp_endpoint = endpoint  # type: ignore[attr-defined]
+        # Its RFC 9728 metadata advertises only what the operations need (django_mcp_scopes.urls).
+        return mark_protected_resource(view, scopes=endpoint.needed_scopes, name=getattr(server, "title", None))
 
     # entry points ---------------------------------------------------------------------------
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
