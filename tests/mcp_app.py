@@ -47,6 +47,10 @@ def ensure_scopes() -> None:
         rows[name].implies.set([rows[child] for child in implies])
 
 
+def remove_scopes() -> None:
+    Scope.objects.filter(name__in=SCOPES).delete()
+
+
 class StaticTokenAuthentication(BaseAuthentication):
     """Test stand-in: ``Authorization: Bearer <one of TOKENS>``."""
 

@@ -30,7 +30,7 @@ from django_mcp_scopes.mcp import REQUIRED_SCOPES_META_KEY
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE
 from django_mcp_scopes.models import Scope
 from tests._servers import start_server
-from tests.mcp_app import ensure_scopes
+from tests.mcp_app import ensure_scopes, remove_scopes
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db]
 
@@ -42,9 +42,14 @@ META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextproto
 
 @pytest.fixture(scope="module")
 def live_db(django_db_setup, django_db_blocker):
+    """The test database, with the scopes of ``tests.mcp_app`` committed for the server processes."""
     with django_db_blocker.unblock():
         ensure_scopes()
-        return connection.settings_dict["NAME"]
+        name = connection.settings_dict["NAME"]
+    yield name
+    with django_db_blocker.unblock():
+        # Committed outside any test transaction: leave the database as other tests expect it.
+        remove_scopes()
 
 
 @pytest.fixture(scope="module", params=["gunicorn-gthread", "uvicorn"])
