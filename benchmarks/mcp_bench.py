@@ -2,13 +2,14 @@
 
 Side by side in one run, loopback only, one worker each:
 
-- django-wsgi: ``mcp_path()`` under gunicorn (1 gthread worker, 4 threads), static-token authentication;
+- django-wsgi: ``mcp_path()`` under gunicorn (1 gthread worker, ``--threads`` 4), static-token authentication;
 - sdk: ``MCPServer.streamable_http_app(stateless_http=True, json_response=True)`` under uvicorn, no auth;
 - django-asgi (for information): the same Django endpoint under uvicorn.
 
-Each is warmed up, then loaded for ``--seconds`` (default 5) by keep-alive connections from this
-process (``--connections``, default 8) sending the 2026-07-28 stateless ``tools/call``; the
-handshake-era (2025-11-25) call is measured too. The last line is
+All run at once. Each is warmed up, then loaded for ``--seconds`` (default 5), split into
+interleaved rounds so that other load on the machine weighs on all of them alike, by keep-alive
+connections from this process (``--connections``, default 8) sending the 2026-07-28 stateless
+``tools/call``; the handshake-era (2025-11-25) call is measured too. The last line is
 ``mcp_endpoint_ratio=<django-wsgi req/s / sdk req/s>`` for the 2026-07-28 call.
 
 Run: ``python benchmarks/mcp_bench.py`` from the repository root.
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVERS = {
     "django-wsgi": [
         "-m", "gunicorn", "benchmarks.mcp_bench_app.wsgi:application", "--worker-class", "gthread",
-        "--workers", "1", "--threads", "4", "--keep-alive", "30", "--bind", "127.0.0.1:{port}",
+        "--workers", "1", "--threads", "{threads}", "--keep-alive", "30", "--bind", "127.0.0.1:{port}",
         "--log-level", "warning",
     ],
     "sdk": [
@@ -99,14 +100,15 @@ async def _one_connection(port: int, payload: bytes, deadline: float, counts: li
         writer.close()
 
 
-async def load(port: int, era: str, seconds: float, connections: int) -> tuple[float, list[str]]:
+async def load(port: int, era: str, seconds: float, connections: int) -> tuple[int, float, list[str]]:
+    """(requests answered, seconds taken, unexpected answers) for ``seconds`` of load."""
     payload = request_bytes(port, era)
     counts = [0]
     errors: list[str] = []
     started = time.monotonic()
     deadline = started + seconds
     await asyncio.gather(*(_one_connection(port, payload, deadline, counts, errors) for _ in range(connections)))
-    return counts[0] / (time.monotonic() - started), errors
+    return counts[0], time.monotonic() - started, errors
 
 
 def free_port() -> int:
@@ -115,9 +117,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def start(name: str, env: dict[str, str], threads: int) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    argv = [sys.executable, *[part.format(port=port) for part in SERVERS[name]]]
+    argv = [sys.executable, *[part.format(port=port, threads=threads) for part in SERVERS[name]]]
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -142,11 +144,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per server and era")
+    parser.add_argument("--rounds", type=int, default=5, help="the seconds are split into interleaved rounds")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4, help="threads of the gunicorn gthread worker")
     parser.add_argument("--skip-asgi", action="store_true", help="do not measure the Django endpoint under uvicorn")
     options = parser.parse_args()
+    names = ["django-wsgi", "sdk"] + ([] if options.skip_asgi else ["django-asgi"])
+    eras = ("2026-07-28", "2025-11-25")
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -158,24 +164,40 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
         )
-        names = ["django-wsgi", "sdk"] + ([] if options.skip_asgi else ["django-asgi"])
-        results: dict[tuple[str, str], float] = {}
-        for name in names:
-            process, port = start(name, env)
-            try:
-                for era in ("2026-07-28", "2025-11-25"):
-                    asyncio.run(load(port, era, options.warmup, options.connections))
-                    rate, errors = asyncio.run(load(port, era, options.seconds, options.connections))
-                    if errors:
-                        raise SystemExit(f"{name} {era}: unexpected answers, e.g. {errors[0]}")
-                    results[(name, era)] = rate
-                    print(f"{name:12} {era}  {rate:8.0f} req/s", flush=True)
-            finally:
+        servers = {name: start(name, env, options.threads) for name in names}
+        rates: dict[tuple[str, str], float] = {}
+        round_ratios: dict[str, list[float]] = {}
+        try:
+            for era in eras:
+                totals = {name: [0, 0.0] for name in names}
+                for name in names:
+                    asyncio.run(load(servers[name][1], era, options.warmup, options.connections))
+                round_ratios[era] = []
+                # Interleaved rounds: whatever else loads the machine weighs on every server alike.
+                for round_number in range(options.rounds):
+                    order = names if round_number % 2 == 0 else names[::-1]
+                    this_round = {}
+                    for name in order:
+                        count, elapsed, errors = asyncio.run(
+                            load(servers[name][1], era, options.seconds / options.rounds, options.connections)
+                        )
+                        if errors:
+                            raise SystemExit(f"{name} {era}: unexpected answers, e.g. {errors[0]}")
+                        totals[name][0] += count
+                        totals[name][1] += elapsed
+                        this_round[name] = count / elapsed
+                    round_ratios[era].append(this_round["django-wsgi"] / this_round["sdk"])
+                for name in names:
+                    rates[(name, era)] = totals[name][0] / totals[name][1]
+                    print(f"{name:12} {era}  {rates[(name, era)]:8.0f} req/s", flush=True)
+        finally:
+            for process, _ in servers.values():
                 stop(process)
-    for era in ("2026-07-28", "2025-11-25"):
-        ratio = results[("django-wsgi", era)] / results[("sdk", era)]
-        print(f"ratio django-wsgi/sdk {era}: {ratio:.2f}")
-    print(f"mcp_endpoint_ratio={results[('django-wsgi', '2026-07-28')] / results[('sdk', '2026-07-28')]:.2f}")
+    for era in eras:
+        ratio = rates[("django-wsgi", era)] / rates[("sdk", era)]
+        spread = round_ratios[era]
+        print(f"ratio django-wsgi/sdk {era}: {ratio:.2f} (rounds {min(spread):.2f}..{max(spread):.2f})")
+    print(f"mcp_endpoint_ratio={rates[('django-wsgi', '2026-07-28')] / rates[('sdk', '2026-07-28')]:.2f}")
 
 
 if __name__ == "__main__":
