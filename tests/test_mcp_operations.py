@@ -189,3 +189,20 @@ def test_sync_functions_close_stale_connections_around_each_call():
     assert getattr(count_scopes, _MARK)
     assert scopes_of(count_scopes) is not None
     assert not getattr(server._tool_manager.get_tool("count_scopes_async").fn, _MARK, False)
+
+
+def test_operations_requiring_a_scope():
+    from django_mcp_scopes.mcp.endpoint import operations_requiring, registered_endpoints
+
+    endpoint = MCPEndpoint(server, {"prompts/list": "entries:read"})
+    assert endpoint in registered_endpoints()
+    found = {(kind, name) for owner, kind, name in operations_requiring("entries:read") if owner is endpoint}
+    assert found == {
+        ("tool", "count_scopes"),
+        ("tool", "count_scopes_async"),
+        ("resource_template", "notes://private/{note_id}"),
+        ("prompt", "summarize"),
+        ("method", "prompts/list"),
+    }
+    publish = {(kind, name) for owner, kind, name in operations_requiring("entries:publish") if owner is endpoint}
+    assert publish == {("tool", "create_entry"), ("tool", "moderate")}

@@ -9,6 +9,7 @@ did not clear, and filters listings to what the token may use).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from django_mcp_scopes.mcp.operations import (
     REQUIRED_SCOPES_META_KEY,
     Operation,
     coerce_method_scopes,
+    declared_operations,
     find_operation,
     listed_operation,
     needed_scopes,
@@ -64,7 +66,7 @@ class Decision:
         return self.requirement.is_satisfied_by(principal.effective_scopes)
 
 
-@dataclass
+@dataclass(eq=False)
 class MCPEndpoint:
     """An ``MCPServer`` served by Django, with per-method default requirements."""
 
@@ -85,6 +87,7 @@ class MCPEndpoint:
         self.bridge = _bridge_for(self.server)
         install_backstop(self.server)
         handle_server_connections(self.server)
+        _endpoints.add(self)
 
     def needed_scopes(self) -> frozenset[str]:
         """Every scope the operations (static and declared) and method defaults name. No database query."""
@@ -140,6 +143,31 @@ class MCPEndpoint:
         if not list_all and version in MODERN_PROTOCOL_VERSIONS:
             # What is listed depends on the token: no shared cache may serve it to another caller.
             result["cacheScope"] = "private"
+
+
+_endpoints: weakref.WeakSet[MCPEndpoint] = weakref.WeakSet()
+
+
+def registered_endpoints() -> list[MCPEndpoint]:
+    """Every endpoint this process created (URLconfs create them), for the admin and diagnostics."""
+    return sorted(_endpoints, key=lambda endpoint: endpoint.server.name)
+
+
+def operations_requiring(scope: str) -> list[tuple[MCPEndpoint, str, str]]:
+    """``(endpoint, kind, name)`` of every operation and method default that names ``scope``.
+
+    ``kind`` is ``tool``, ``resource``, ``resource_template``, ``prompt`` or ``method`` (a
+    method-level default such as ``tools/list``). Scopes a dynamic requirement ``declares`` count.
+    """
+    found: list[tuple[MCPEndpoint, str, str]] = []
+    for endpoint in registered_endpoints():
+        for operation in declared_operations(endpoint.server):
+            if operation.scopes is not None and scope in operation.scopes.names:
+                found.append((endpoint, operation.kind, operation.name))
+        for method, requirement in sorted(endpoint.method_scopes.items()):
+            if scope in requirement.names:
+                found.append((endpoint, "method", method))
+    return found
 
 
 def _arguments(method: str, params: Mapping[str, Any], operation: Operation) -> Mapping[str, Any]:
