@@ -13,6 +13,7 @@ from mcp.client.client import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
+from django_mcp_scopes import declarations
 from django_mcp_scopes.declarations import declared_scopes
 from django_mcp_scopes.mcp import MCPView, endpoint_scopes, mcp_path, requires_scopes
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
@@ -21,6 +22,15 @@ from django_mcp_scopes.principal import Principal
 from django_mcp_scopes.requirements import ScopeRequirement
 from tests._servers import ROOT
 from tests.mcp_app import StaticTokenAuthentication, ensure_scopes, server
+
+
+@pytest.fixture(autouse=True)
+def _forget_declarations():
+    """The declaration registry is global: forget what each test declares."""
+    before = set(declared_scopes())
+    yield
+    for name in set(declared_scopes()) - before:
+        declarations._forget(name)
 
 
 def test_package_imports_without_django_settings():
