@@ -216,3 +216,14 @@ def test_operations_requiring_a_scope():
     }
     publish = {(kind, name) for owner, kind, name in operations_requiring("entries:publish") if owner is endpoint}
     assert publish == {("tool", "create_entry"), ("tool", "moderate")}
+
+
+def test_sdk_body_limit_follows_the_setting(settings):
+    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+
+    from django_mcp_scopes.mcp.bridge import SDKBridge
+
+    settings.MCP_SCOPES = {"MAX_BODY_BYTES": 3 * DEFAULT_MAX_REQUEST_BODY_SIZE}
+    assert SDKBridge(server)._new_manager().max_request_body_size == 3 * DEFAULT_MAX_REQUEST_BODY_SIZE
+    settings.MCP_SCOPES = {"MAX_BODY_BYTES": 1024}
+    assert SDKBridge(server)._new_manager().max_request_body_size == DEFAULT_MAX_REQUEST_BODY_SIZE
