@@ -227,3 +227,29 @@ def test_sdk_body_limit_follows_the_setting(settings):
     assert SDKBridge(server)._new_manager().max_request_body_size == 3 * DEFAULT_MAX_REQUEST_BODY_SIZE
     settings.MCP_SCOPES = {"MAX_BODY_BYTES": 1024}
     assert SDKBridge(server)._new_manager().max_request_body_size == DEFAULT_MAX_REQUEST_BODY_SIZE
+
+
+def test_a_tools_module_may_be_imported_before_django_is_set_up():
+    code = (
+        "from django_mcp_scopes.mcp import requires_scopes\n"
+        "@requires_scopes('early:scope')\n"
+        "def tool(): pass\n"
+        "import django, os\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'\n"
+        "django.setup()\n"
+        "from mcp.server.mcpserver import MCPServer\n"
+        "from django_mcp_scopes.declarations import declared_scopes\n"
+        "from django_mcp_scopes.mcp.endpoint import MCPEndpoint\n"
+        "MCPEndpoint(MCPServer('early', subscriptions=False))\n"
+        "print('early:scope' in declared_scopes())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

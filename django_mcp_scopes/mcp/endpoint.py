@@ -31,6 +31,7 @@ from django_mcp_scopes.mcp.operations import (
     coerce_method_scopes,
     declared_operations,
     find_operation,
+    flush_declarations,
     listed_operation,
     needed_scopes,
 )
@@ -84,6 +85,7 @@ class MCPEndpoint:
                 "JSON endpoint cannot hold open. Create it with MCPServer(..., subscriptions=False)."
             )
         self.method_scopes = coerce_method_scopes(self.method_scopes)
+        flush_declarations()
         self.bridge = _bridge_for(self.server)
         install_backstop(self.server)
         handle_server_connections(self.server)

@@ -152,11 +152,24 @@ def requires_scopes(
     return decorator
 
 
+_pending: set[str] = set()
+
+
 def _declare(names: Iterable[str]) -> None:
+    """``declare_scope()`` each name, or keep them until Django's app registry is ready."""
+    from django.apps import apps
+
+    _pending.update(names)
+    if apps.ready:
+        flush_declarations()
+
+
+def flush_declarations() -> None:
+    """Declare what was named before Django was set up (a tools module imported early)."""
     from django_mcp_scopes.declarations import declare_scope
 
-    for name in sorted(names):
-        declare_scope(name, source="mcp")
+    while _pending:
+        declare_scope(_pending.pop(), source="mcp")
 
 
 def scopes_of(fn: Any) -> OperationScopes | None:
