@@ -24,3 +24,4 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _DB}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MCP_SCOPES: dict = {}
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"handlers": [], "level": "ERROR"}}
+OAUTH2_PROVIDER = {"SCOPES_BACKEND_CLASS": "django_mcp_scopes.backends.DatabaseScopes"}
