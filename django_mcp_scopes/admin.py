@@ -1,4 +1,5 @@
-"""Admin for scopes: search, filters, the hierarchy, what each scope grants, bulk (de)activation."""
+"""Admin for scopes: search, filters, the hierarchy, what each scope grants, the MCP operations that
+need it (and a page of every MCP endpoint with its requirements), bulk (de)activation."""
 
 from __future__ import annotations
 
@@ -320,15 +321,11 @@ class ScopeAdmin(admin.ModelAdmin):
         return mark_safe(render_to_string("admin/mcp_scopes/scope/mcp_operations.html", context))  # noqa: S308
 
     # the endpoints page -------------------------------------------------------------------------
-    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
-        urls: list[Any] = [
-            path(
-                "endpoints/",
-                self.admin_site.admin_view(self.endpoints_view),
-                name="mcp_scopes_scope_endpoints",
-            ),
-        ]
-        return urls + super().get_urls()
+    def get_urls(self) -> list[URLPattern]:
+        endpoints = path(
+            "endpoints/", self.admin_site.admin_view(self.endpoints_view), name="mcp_scopes_scope_endpoints"
+        )
+        return [endpoints, *super().get_urls()]
 
     def endpoints_view(self, request: HttpRequest) -> TemplateResponse:
         """Every MCP endpoint, its operations and what each needs, with the scopes the database lacks."""
@@ -344,6 +341,7 @@ class ScopeAdmin(admin.ModelAdmin):
         states = _ScopeStates(names, self.admin_site.name)
         endpoints = [_endpoint_rows(endpoint, paths[id(endpoint)], states) for endpoint in mounted]
         others = [_endpoint_rows(endpoint, [], states) for endpoint in unmounted]
+        request.current_app = self.admin_site.name
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -353,7 +351,6 @@ class ScopeAdmin(admin.ModelAdmin):
             # Only what the site serves: an endpoint it does not mount is out of reach anyway.
             "problem_count": sum(view.problem_count for view in endpoints),
         }
-        request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/mcp_scopes/scope/endpoints.html", context)
 
     # bulk actions -------------------------------------------------------------------------------
