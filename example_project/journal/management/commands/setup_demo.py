@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 Scope.objects.get(name=name).implies.add(*Scope.objects.filter(name__in=implies))
         user_model = get_user_model()
         if not user_model.objects.filter(username="demo").exists():
-            user_model.objects.create_user("demo", password="demo")  # noqa: S106
+            user_model.objects.create_user("demo", password="demo")
         base = f"http://127.0.0.1:{options['port']}"
         self.stdout.write(
             f"\nExample MCP server: {base}/mcp\n"
