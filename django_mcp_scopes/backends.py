@@ -15,7 +15,9 @@ class DatabaseScopes(BaseScopes):
     def get_all_scopes(self) -> dict[str, str]:
         return scope_registry.descriptions()
 
-    def get_available_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any) -> list[str]:
+    def get_available_scopes(
+        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+    ) -> list[str]:
         return scope_registry.active_names()
 
     def get_default_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any) -> list[str]:

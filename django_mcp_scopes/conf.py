@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -18,9 +19,10 @@ from django.dispatch import receiver
 SETTINGS_NAME = "MCP_SCOPES"
 
 DEFAULTS: dict[str, Any] = {
-    # Public origin (and optional path prefix) of this server, e.g. "https://api.example.com".
-    # Each endpoint's canonical resource URI is BASE_URL + its path. None: derived from the
-    # request (honours SECURE_PROXY_SSL_HEADER / USE_X_FORWARDED_HOST when Django is set up for it).
+    # Public origin of this server, e.g. "https://api.example.com" (scheme, host, optional port;
+    # no path). Each endpoint's canonical resource URI is BASE_URL + its URL path. None: derived
+    # from the request (honours SECURE_PROXY_SSL_HEADER / USE_X_FORWARDED_HOST when Django is set
+    # up for a proxy).
     "BASE_URL": None,
     # Issuer identifiers of the authorization servers. Empty: django-oauth-toolkit's own
     # (OIDC_ISS_ENDPOINT, else derived from the request) when oauth2_provider is installed.
@@ -126,7 +128,20 @@ class MCPScopesSettings:
 
     @property
     def BASE_URL(self) -> str | None:
-        return self._optional_url("BASE_URL")
+        value = self._optional_url("BASE_URL")
+        if value is not None:
+            parts = urlsplit(value)
+            _require(
+                parts.scheme in ("http", "https")
+                and bool(parts.hostname)
+                and not parts.path
+                and not parts.query
+                and not parts.fragment,
+                "BASE_URL",
+                'an origin like "https://api.example.com" (no path) or None',
+                value,
+            )
+        return value
 
     @property
     def AUTHORIZATION_SERVERS(self) -> list[str]:
@@ -170,7 +185,7 @@ class MCPScopesSettings:
         value = self._get("ROOT_RESOURCE_PATH")
         if value is None:
             return None
-        _require(isinstance(value, str) and value.strip("/"), "ROOT_RESOURCE_PATH", "a URL path or None", value)
+        _require(isinstance(value, str) and bool(value.strip("/")), "ROOT_RESOURCE_PATH", "a URL path or None", value)
         return str(value).strip("/")
 
     @property

@@ -41,7 +41,6 @@ class ScopeManager(models.Manager["Scope"]):
         return None
 
 
-
 class Scope(models.Model):
     """An OAuth scope this server understands, with what it means and what it implies."""
 
@@ -65,9 +64,7 @@ class Scope(models.Model):
     is_advertised = models.BooleanField(
         _("advertised"),
         default=False,
-        help_text=_(
-            "Part of the baseline: published in scopes_supported and asked for in the 401 challenge."
-        ),
+        help_text=_("Part of the baseline: published in scopes_supported and asked for in the 401 challenge."),
     )
     implies = models.ManyToManyField(
         "self",
@@ -77,10 +74,10 @@ class Scope(models.Model):
         verbose_name=_("implies"),
         help_text=_("Narrower scopes that this scope grants too."),
     )
-    objects = ScopeManager()
-
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ScopeManager()
 
     class Meta:
         verbose_name = _("scope")
@@ -96,7 +93,7 @@ class Scope(models.Model):
                 ),
             ),
             models.CheckConstraint(
-                **{_CHECK_KWARG: ~models.Q(name__in=sorted(NEVER_ADVERTISED), is_advertised=True)},
+                **{_CHECK_KWARG: ~models.Q(name__in=sorted(NEVER_ADVERTISED), is_advertised=True)},  # type: ignore[arg-type]
                 name="mcp_scopes_scope_offline_access_not_advertised",
                 violation_error_message=_("offline_access can never be advertised."),
             ),
@@ -108,9 +105,7 @@ class Scope(models.Model):
     def clean(self) -> None:
         super().clean()
         if self.name in NEVER_ADVERTISED and self.is_advertised:
-            raise ValidationError(
-                {"is_advertised": _("%(name)s can never be advertised.") % {"name": self.name}}
-            )
+            raise ValidationError({"is_advertised": _("%(name)s can never be advertised.") % {"name": self.name}})
 
     def check_implications(self, implied: Iterable[Scope]) -> None:
         """Raise ValidationError if implying ``implied`` would create a cycle."""
@@ -128,5 +123,3 @@ class Scope(models.Model):
                     code="scope_cycle",
                     params={"chain": chain},
                 )
-
-

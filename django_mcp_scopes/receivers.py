@@ -18,9 +18,7 @@ def _scope_changed(**kwargs: Any) -> None:
 
 
 @receiver(m2m_changed, sender=Scope.implies.through, dispatch_uid="mcp_scopes_implies_changed")
-def _implications_changed(
-    *, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
-) -> None:
+def _implications_changed(*, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any) -> None:
     if action == "pre_add" and pk_set:
         if reverse:
             # instance is the narrower scope; each pk in pk_set will imply it.

@@ -15,11 +15,7 @@ _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 
 
 def is_valid_scope_name(name: object) -> bool:
-    return (
-        isinstance(name, str)
-        and 0 < len(name) <= SCOPE_NAME_MAX_LENGTH
-        and _SCOPE_TOKEN.fullmatch(name) is not None
-    )
+    return isinstance(name, str) and 0 < len(name) <= SCOPE_NAME_MAX_LENGTH and _SCOPE_TOKEN.fullmatch(name) is not None
 
 
 @deconstructible

@@ -73,9 +73,7 @@ def _redirect_uri_problem(uri: Any) -> str | None:
     if scheme in ("http", "https") and not parts.hostname:
         return f"{uri!r} has no host"
     if scheme == "http" and (parts.hostname or "").lower() not in LOOPBACK_HOSTS:
-        return (
-            f"{uri!r}: plain http is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https"
-        )
+        return f"{uri!r}: plain http is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https"
     return None
 
 
@@ -164,9 +162,7 @@ class PublicClientRegistrationView(DynamicClientRegistrationView):
             registration_source=application_model.RegistrationSource.DCR, user__isnull=True
         )
         if anonymous.count() >= dcr_setting("MAX_CLIENTS"):
-            response = _error(
-                "temporarily_unavailable", "Client registration is closed for now; try again later", 503
-            )
+            response = _error("temporarily_unavailable", "Client registration is closed for now; try again later", 503)
             response["Retry-After"] = "3600"
             return response
         data, error = _parsed_body(request)

@@ -65,9 +65,7 @@ class JournalAuthorizationView(AuthorizationView):
 
     def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
         if oauth2_settings.COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS:
-            redirect_to = _with_iss(
-                redirect_to, oauth2_settings.oauth2_authorization_server_issuer(self.request)
-            )
+            redirect_to = _with_iss(redirect_to, oauth2_settings.oauth2_authorization_server_issuer(self.request))
         return super().redirect(redirect_to, application)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -116,20 +116,13 @@ class ExampleServer:
                 "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "auto",
             ]  # fmt: skip
         log = self._log.open("wb")
-        self._process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        self._process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                if (
-                    httpx.get(
-                        f"{self.base_url}/.well-known/oauth-authorization-server", timeout=1
-                    ).status_code
-                    == 200
-                ):
+                if httpx.get(f"{self.base_url}/.well-known/oauth-authorization-server", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -84,9 +84,7 @@ class OAuthClient:
             "resource": self.server.mcp_url,
         }
         data.update(overrides)
-        return httpx.post(
-            self.metadata["token_endpoint"], data={k: v for k, v in data.items() if v is not None}
-        )
+        return httpx.post(self.metadata["token_endpoint"], data={k: v for k, v in data.items() if v is not None})
 
     def refresh(self, refresh_token: str, **overrides) -> httpx.Response:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self.client_id}
@@ -274,9 +272,7 @@ def test_registration_management_applies_the_same_policy(server, metadata):
     response = OAuthClient(server, metadata).register()
     body = response.json()
     headers = {"Authorization": f"Bearer {body['registration_access_token']}"}
-    bad = httpx.put(
-        body["registration_client_uri"], json={"redirect_uris": ["http://evil.example/"]}, headers=headers
-    )
+    bad = httpx.put(body["registration_client_uri"], json={"redirect_uris": ["http://evil.example/"]}, headers=headers)
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_redirect_uri"
     good = httpx.put(
         body["registration_client_uri"],
@@ -395,9 +391,7 @@ def test_unknown_scope_is_refused(client, browser):
 def test_authorization_for_a_foreign_resource_is_refused_before_login(server, client, resource):
     anonymous = Browser()
     try:
-        response = anonymous.authorize(
-            client.authorization_url(resource=resource.format(base=server.base_url))
-        )
+        response = anonymous.authorize(client.authorization_url(resource=resource.format(base=server.base_url)))
     finally:
         anonymous.close()
     assert response.status_code == 302

@@ -27,13 +27,9 @@ class Command(BaseCommand):
     help = "Create the journal's scopes and the demo users (demo/demo, admin/admin) if they are missing."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--port", default="8000", help="Port the server will listen on (for the printed URLs)."
-        )
+        parser.add_argument("--port", default="8000", help="Port the server will listen on (for the printed URLs).")
         parser.add_argument("--host", default="127.0.0.1", help="Host the server will listen on.")
-        parser.add_argument(
-            "--no-admin", action="store_true", help="Do not create the admin/admin superuser."
-        )
+        parser.add_argument("--no-admin", action="store_true", help="Do not create the admin/admin superuser.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         port = str(options["port"])
@@ -97,8 +93,7 @@ class Command(BaseCommand):
             "Connect:",
             f"  MCP Inspector: npx @modelcontextprotocol/inspector  (Streamable HTTP, URL {base}/mcp)",
             f"  Claude Code:   claude mcp add --transport http journal {base}/mcp",
-            "  VS Code:       .vscode/mcp.json  "
-            f'{{"servers": {{"journal": {{"type": "http", "url": "{base}/mcp"}}}}}}',
+            f'  VS Code:       .vscode/mcp.json  {{"servers": {{"journal": {{"type": "http", "url": "{base}/mcp"}}}}}}',
             "Demo accounts are for local use only.",
             "",
         ]
