@@ -1,0 +1,57 @@
+"""What tool, resource and prompt code can ask about the call it is serving.
+
+``get_principal()`` returns the ``Principal`` of the request being served (user, OAuth client,
+granted and effective scopes), or ``None`` outside a request. It works in async and sync tools:
+the endpoint sets it in the request's context, which the SDK carries into its handlers and
+``anyio.to_thread`` carries into the worker thread of a sync tool. The SDK's own
+``mcp.server.auth.middleware.auth_context.get_access_token()`` works too.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django_mcp_scopes.principal import Principal
+
+_principal: ContextVar[Principal | None] = ContextVar("django_mcp_scopes_principal", default=None)
+# The endpoint serving the current request (its method defaults and listing policy), for the backstop.
+_endpoint: ContextVar[Any] = ContextVar("django_mcp_scopes_endpoint", default=None)
+
+
+@dataclass(frozen=True)
+class RequestPrincipal(Principal):
+    """A principal whose effective scopes were computed once, when the request was checked.
+
+    Every decision of one request (the view's, the SDK-side backstop's, the listing filter's, tool
+    code's) sees the same scopes, and none of them needs the scope registry (or its database) on
+    the event loop.
+    """
+
+    pinned_effective_scopes: frozenset[str] = frozenset()
+
+    @property
+    def effective_scopes(self) -> frozenset[str]:
+        return self.pinned_effective_scopes
+
+
+def pin(principal: Principal) -> RequestPrincipal:
+    """``principal`` with its effective scopes computed now (call where the database may be used)."""
+    if isinstance(principal, RequestPrincipal):
+        return principal
+    values = {field.name: getattr(principal, field.name) for field in fields(Principal)}
+    return RequestPrincipal(**values, pinned_effective_scopes=principal.effective_scopes)
+
+
+def get_principal() -> Principal | None:
+    """The principal of the MCP request being served, or ``None`` outside one."""
+    return _principal.get()
+
+
+def require_principal() -> Principal:
+    """Like ``get_principal()``, for code that only ever runs inside a request."""
+    principal = _principal.get()
+    if principal is None:
+        raise LookupError("No MCP request is being served in this context.")
+    return principal
