@@ -1,21 +1,31 @@
-"""Admin for scopes: search, filters, the hierarchy, what each scope grants, bulk (de)activation."""
+"""Admin for scopes: search, filters, the hierarchy, what each scope grants, the MCP operations that
+need it (and a page of every MCP endpoint with its requirements), bulk (de)activation."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_mcp_scopes.models import NEVER_ADVERTISED, Scope
 from django_mcp_scopes.registry import scope_registry
+
+if TYPE_CHECKING:
+    from django_mcp_scopes.mcp.endpoint import MCPEndpoint
+    from django_mcp_scopes.requirements import ScopeRequirement
 
 
 class ScopeAdminForm(forms.ModelForm):
@@ -46,6 +56,156 @@ def _names(names: Any) -> str:
     return ", ".join(names) if names else "\u2014"
 
 
+# MCP operations: what the endpoints of this site need, as the admin shows it ---------------------
+
+_KIND_LABELS = {
+    "tool": _("tool"),
+    "resource": _("resource"),
+    "resource_template": _("resource template"),
+    "prompt": _("prompt"),
+    "method": _("method"),
+}
+
+
+@dataclass(frozen=True)
+class _ScopeCell:
+    """One scope name in a requirement, with what the database says about it."""
+
+    name: str
+    url: str | None
+    state: str  # "ok", "missing" or "inactive"
+
+    @property
+    def usable(self) -> bool:
+        return self.state == "ok"
+
+
+@dataclass
+class _RequirementView:
+    """A requirement as the admin renders it: alternatives of scopes, plus what a dynamic part may add."""
+
+    alternatives: list[list[_ScopeCell]] = field(default_factory=list)
+    dynamic: bool = False
+    declared: list[_ScopeCell] = field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        """Any valid token passes the static part (and there is no dynamic part)."""
+        return not self.dynamic and (not self.alternatives or any(not alt for alt in self.alternatives))
+
+    @property
+    def blocked(self) -> bool:
+        """No alternative can ever be satisfied: some scope of each is missing or inactive."""
+        return bool(self.alternatives) and all(
+            alternative and not all(cell.usable for cell in alternative) for alternative in self.alternatives
+        )
+
+    @property
+    def unusable_declared(self) -> list[_ScopeCell]:
+        return [cell for cell in self.declared if not cell.usable]
+
+    @property
+    def problems(self) -> bool:
+        return self.blocked or bool(self.unusable_declared)
+
+
+@dataclass
+class _OperationRow:
+    paths: list[str]
+    server: str
+    kind: str
+    name: str
+    description: str
+    requirement: _RequirementView
+    via: list[_ScopeCell] = field(default_factory=list)
+
+    @property
+    def kind_label(self) -> str:
+        return str(_KIND_LABELS.get(self.kind, self.kind))
+
+
+@dataclass
+class _EndpointView:
+    paths: list[str]
+    server: str
+    title: str
+    methods: list[_OperationRow]
+    operations: list[_OperationRow]
+
+    @property
+    def problem_count(self) -> int:
+        return sum(1 for row in self.methods + self.operations if row.requirement.problems)
+
+
+class _ScopeStates:
+    """Which scope names exist in the database and are active, read in one query."""
+
+    def __init__(self, names: Iterable[str], admin_site_name: str) -> None:
+        self._rows = {
+            name: (pk, active)
+            for pk, name, active in Scope.objects.filter(name__in=set(names)).values_list("pk", "name", "is_active")
+        }
+        self._site = admin_site_name
+
+    def cell(self, name: str) -> _ScopeCell:
+        row = self._rows.get(name)
+        if row is None:
+            return _ScopeCell(name, None, "missing")
+        url = reverse("admin:mcp_scopes_scope_change", args=[row[0]], current_app=self._site)
+        return _ScopeCell(name, url, "ok" if row[1] else "inactive")
+
+    def requirement(self, static: ScopeRequirement | None, dynamic: bool, declares: Iterable[str]) -> _RequirementView:
+        alternatives = [] if static is None else [[self.cell(n) for n in names] for names in static.describe()]
+        return _RequirementView(alternatives, dynamic, [self.cell(name) for name in sorted(declares)])
+
+
+def _site_endpoints() -> tuple[dict[int, list[str]], list[MCPEndpoint]]:
+    """Paths of every endpoint this site's URLconf mounts, and the endpoints created but not mounted."""
+    from django_mcp_scopes.mcp.endpoint import mounted_endpoints, registered_endpoints
+
+    paths: dict[int, list[str]] = {}
+    for route, endpoint in mounted_endpoints():
+        paths.setdefault(id(endpoint), []).append(route)
+    unmounted = [endpoint for endpoint in registered_endpoints() if id(endpoint) not in paths]
+    return paths, unmounted
+
+
+def _endpoint_names(endpoint: MCPEndpoint) -> set[str]:
+    from django_mcp_scopes.mcp.operations import needed_scopes
+
+    return needed_scopes(endpoint)
+
+
+def _endpoint_rows(endpoint: MCPEndpoint, paths: list[str], states: _ScopeStates) -> _EndpointView:
+    from django_mcp_scopes.mcp.endpoint import operation_description
+    from django_mcp_scopes.mcp.operations import declared_operations
+
+    server = endpoint.server
+    methods = [
+        _OperationRow(paths, server.name, "method", method, "", states.requirement(requirement, False, ()))
+        for method, requirement in sorted(endpoint.method_scopes.items())
+    ]
+    operations = []
+    for operation in declared_operations(server):
+        scopes = operation.scopes
+        requirement = (
+            _RequirementView()
+            if scopes is None
+            else states.requirement(scopes.static, scopes.dynamic is not None, scopes.declares)
+        )
+        description = operation_description(server, operation.kind, operation.name)
+        operations.append(_OperationRow(paths, server.name, operation.kind, operation.name, description, requirement))
+    title = getattr(server, "title", None) or ""
+    return _EndpointView(paths, server.name, str(title), methods, operations)
+
+
+def _requiring(scope: str, paths: dict[int, list[str]]) -> list[tuple[MCPEndpoint, str, str]]:
+    """``operations_requiring(scope)`` on the endpoints this site mounts."""
+    from django_mcp_scopes.mcp.endpoint import operations_requiring
+
+    return [found for found in operations_requiring(scope) if id(found[0]) in paths]
+
+
 @admin.register(Scope)
 class ScopeAdmin(admin.ModelAdmin):
     form = ScopeAdminForm
@@ -55,21 +215,24 @@ class ScopeAdmin(admin.ModelAdmin):
         "is_advertised",
         "direct_implications",
         "short_description",
+        "mcp_operation_count",
         "updated_at",
     ]
     list_filter = ["is_active", "is_advertised"]
     search_fields = ["name", "description"]
     ordering = ["name"]
     filter_horizontal = ["implies"]
-    readonly_fields = ["effective_scopes", "granted_by", "created_at", "updated_at"]
+    readonly_fields = ["effective_scopes", "granted_by", "mcp_operations", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "description", "is_active", "is_advertised"]}),
         (_("Hierarchy"), {"fields": ["implies", "effective_scopes", "granted_by"]}),
+        (_("MCP operations"), {"fields": ["mcp_operations"]}),
         (_("History"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     actions = ["activate", "deactivate", "advertise", "withdraw", "delete_selected"]
     delete_confirmation_template = "admin/mcp_scopes/scope/delete_confirmation.html"
     delete_selected_confirmation_template = "admin/mcp_scopes/scope/delete_selected_confirmation.html"
+    change_list_template = "admin/mcp_scopes/scope/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Scope]:
         return (
@@ -106,6 +269,89 @@ class ScopeAdmin(admin.ModelAdmin):
         if not obj.is_active:
             return str(_("Nothing: an inactive scope is granted by no scope."))
         return _names(Scope.objects.graph().implied_by.get(obj.name, ()))
+
+    @admin.display(description=_("MCP operations"))
+    def mcp_operation_count(self, obj: Scope) -> int:
+        """Operations of this site's endpoints that name the scope (in memory: no query per row)."""
+        paths, _unmounted = _site_endpoints()
+        return len(_requiring(obj.name, paths))
+
+    @admin.display(description=_("MCP operations"))
+    def mcp_operations(self, obj: Scope) -> SafeString | str:
+        """Operations that name this scope, and those it satisfies through the scopes it implies."""
+        if obj.pk is None:
+            return "\u2014"
+        paths, _unmounted = _site_endpoints()
+        from django_mcp_scopes.mcp.endpoint import registered_endpoints
+
+        endpoints = [endpoint for endpoint in registered_endpoints() if id(endpoint) in paths]
+        implied: list[str] = []
+        if obj.is_active:
+            closure = Scope.objects.graph().closures.get(obj.name, frozenset({obj.name}))
+            implied = sorted(closure - {obj.name})
+        names: set[str] = {obj.name, *implied}
+        for endpoint in endpoints:
+            names |= _endpoint_names(endpoint)
+        states = _ScopeStates(names, self.admin_site.name)
+        rows: dict[tuple[int, str, str], _OperationRow] = {}
+        for endpoint in endpoints:
+            view = _endpoint_rows(endpoint, paths[id(endpoint)], states)
+            for row in view.methods + view.operations:
+                rows[(id(endpoint), row.kind, row.name)] = row
+        direct = [rows[(id(e), kind, name)] for e, kind, name in _requiring(obj.name, paths)]
+        seen = {(row.server, row.kind, row.name, tuple(row.paths)) for row in direct}
+        through: dict[tuple[str, str, str, tuple[str, ...]], _OperationRow] = {}
+        for name in implied:
+            for endpoint, kind, operation in _requiring(name, paths):
+                row = rows[(id(endpoint), kind, operation)]
+                key = (row.server, row.kind, row.name, tuple(row.paths))
+                if key in seen:
+                    continue
+                if key not in through:
+                    through[key] = replace(row, via=[])
+                through[key].via.append(states.cell(name))
+        context = {
+            "scope": obj,
+            "direct": direct,
+            "through": list(through.values()),
+            "implied": [states.cell(name) for name in implied],
+            "has_endpoints": bool(endpoints),
+            "endpoints_url": reverse("admin:mcp_scopes_scope_endpoints", current_app=self.admin_site.name),
+        }
+        return mark_safe(render_to_string("admin/mcp_scopes/scope/mcp_operations.html", context))  # noqa: S308
+
+    # the endpoints page -------------------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        endpoints = path(
+            "endpoints/", self.admin_site.admin_view(self.endpoints_view), name="mcp_scopes_scope_endpoints"
+        )
+        return [endpoints, *super().get_urls()]
+
+    def endpoints_view(self, request: HttpRequest) -> TemplateResponse:
+        """Every MCP endpoint, its operations and what each needs, with the scopes the database lacks."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        paths, unmounted = _site_endpoints()
+        from django_mcp_scopes.mcp.endpoint import registered_endpoints
+
+        mounted = [endpoint for endpoint in registered_endpoints() if id(endpoint) in paths]
+        names: set[str] = set()
+        for endpoint in mounted + unmounted:
+            names |= _endpoint_names(endpoint)
+        states = _ScopeStates(names, self.admin_site.name)
+        endpoints = [_endpoint_rows(endpoint, paths[id(endpoint)], states) for endpoint in mounted]
+        others = [_endpoint_rows(endpoint, [], states) for endpoint in unmounted]
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("MCP endpoints and the scopes their operations need"),
+            "endpoints": endpoints,
+            "unmounted": others,
+            # Only what the site serves: an endpoint it does not mount is out of reach anyway.
+            "problem_count": sum(view.problem_count for view in endpoints),
+        }
+        return TemplateResponse(request, "admin/mcp_scopes/scope/endpoints.html", context)
 
     # bulk actions -------------------------------------------------------------------------------
     def _bulk_update(self, request: HttpRequest, queryset: QuerySet[Scope], field: str, value: bool, done: str) -> None:

@@ -7,7 +7,10 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from django_mcp_scopes.mcp import mcp_path
 from django_mcp_scopes.resources import mark_protected_resource
+from tests.mcp_app import StaticTokenAuthentication
+from tests.mcp_app import server as mcp_server
 from tests.views import registry_state
 
 
@@ -117,4 +120,9 @@ urlpatterns = [
     path("", include("django_mcp_scopes.urls")),
     *discovery_patterns,
     path("_registry/", registry_state),
+    # The MCP test server, so the admin's MCP pages (tests/test_admin_operations.py) have an endpoint to show.
+    path(
+        "journal/",
+        include(mcp_path("mcp", mcp_server, name="journal-mcp", authentication_classes=[StaticTokenAuthentication])),
+    ),
 ]

@@ -172,6 +172,59 @@ def operations_requiring(scope: str) -> list[tuple[MCPEndpoint, str, str]]:
     return found
 
 
+def mounted_endpoints(urlconf: str | None = None) -> list[tuple[str, MCPEndpoint]]:
+    """``(path, endpoint)`` of every MCP endpoint a URLconf serves, in URLconf order.
+
+    ``urlconf`` defaults to the one of the current request (``ROOT_URLCONF`` outside a request).
+    An endpoint mounted at several paths appears once per path. No database query.
+    """
+    from django.urls import get_resolver, get_urlconf
+
+    found: list[tuple[str, MCPEndpoint]] = []
+    _collect_endpoints(get_resolver(urlconf or get_urlconf()).url_patterns, "/", found)
+    return found
+
+
+def _collect_endpoints(patterns: Any, prefix: str, found: list[tuple[str, MCPEndpoint]]) -> None:
+    from django.urls import URLResolver
+
+    for pattern in patterns:
+        route = prefix + _route(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            _collect_endpoints(pattern.url_patterns, route, found)
+            continue
+        endpoint = getattr(pattern, "mcp_endpoint", None) or getattr(pattern.callback, "mcp_endpoint", None)
+        if isinstance(endpoint, MCPEndpoint):
+            found.append((route, endpoint))
+
+
+def _route(pattern: Any) -> str:
+    # A path() route as written; a re_path() regex without its anchors.
+    from django.urls.resolvers import RegexPattern
+
+    text = str(pattern)
+    if isinstance(pattern, RegexPattern):
+        text = text.removeprefix("^").removesuffix("$").removesuffix(r"\Z")
+    return text
+
+
+def operation_description(server: MCPServer[Any], kind: str, name: str) -> str:
+    """The description a tool, resource, resource template or prompt was registered with ("" if none)."""
+    item: Any
+    if kind == "tool":
+        item = server._tool_manager.get_tool(name)
+    elif kind == "prompt":
+        item = server._prompt_manager.get_prompt(name)
+    elif kind == "resource":
+        item = server._resource_manager._resources.get(name)
+    elif kind == "resource_template":
+        item = server._resource_manager._templates.get(name)
+    else:
+        item = None
+    description = getattr(item, "description", None)
+    return description if isinstance(description, str) else ""
+
+
 def _arguments(method: str, params: Mapping[str, Any], operation: Operation) -> Mapping[str, Any]:
     if method == "resources/read":
         return {"uri": params.get("uri"), **operation.template_arguments}
