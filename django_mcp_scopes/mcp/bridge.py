@@ -1,0 +1,190 @@
+"""Running the SDK's Streamable HTTP machinery inside Django, under WSGI and ASGI.
+
+The SDK's ``StreamableHTTPSessionManager`` answers requests only while its ``run()`` context is
+active, on one event loop, and a manager can be run once. So there is one manager per event loop
+that serves requests, started lazily by the first request on that loop (Django ignores the ASGI
+lifespan, so nothing else would start it) and kept running until the loop ends:
+
+- under ASGI the serving loop is the server's own (uvicorn, daphne, hypercorn);
+- under WSGI (runserver, gunicorn sync or gthread workers) each process has one long-lived
+  event-loop thread; request threads hand their coroutine to it and wait. A forked worker
+  (``--preload``) does not inherit threads, so the loop is rebuilt when the process id changes.
+
+The manager is stateless and answers in JSON, so any worker can answer any request; the server's
+own lifespan is entered once per serving loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+from mcp.server.auth.middleware.auth_context import auth_context_var
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+
+from django_mcp_scopes.mcp import context
+
+logger = logging.getLogger("django_mcp_scopes.mcp")
+
+_T = TypeVar("_T")
+
+
+class _LoopThread:
+    """One daemon thread running an event loop forever, for WSGI processes."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="django-mcp-scopes-loop", daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        future: concurrent.futures.Future[_T] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        return future.result()
+
+
+_loop_thread: _LoopThread | None = None
+_loop_thread_lock = threading.Lock()
+
+
+def _forget_loop_thread() -> None:
+    # The child of a fork has none of the parent's threads, and a lock held by one of them
+    # at fork time would never be released.
+    global _loop_thread, _loop_thread_lock
+    _loop_thread = None
+    _loop_thread_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_loop_thread)
+
+
+def loop_thread() -> _LoopThread:
+    """This process's event-loop thread, started on first use (and again after a fork)."""
+    global _loop_thread
+    current = _loop_thread
+    if current is not None and current.pid == os.getpid() and current.thread.is_alive():
+        return current
+    with _loop_thread_lock:
+        current = _loop_thread
+        if current is None or current.pid != os.getpid() or not current.thread.is_alive():
+            current = _LoopThread()
+            _loop_thread = current
+        return current
+
+
+def run_in_loop_thread(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coroutine`` on this process's event-loop thread and wait for its result (WSGI)."""
+    return loop_thread().run(coroutine)
+
+
+class Response:
+    """What the SDK answered: status, headers, body."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class SDKBridge:
+    """Serves one ``MCPServer`` through one stateless, JSON-response session manager per event loop."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._managers: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[StreamableHTTPSessionManager]]
+        self._managers = WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._runners: set[asyncio.Task[None]] = set()
+
+    def _new_manager(self) -> StreamableHTTPSessionManager:
+        return StreamableHTTPSessionManager(
+            app=self.server._lowlevel_server,
+            json_response=True,
+            stateless=True,
+            # Host is checked by Django (ALLOWED_HOSTS) and Origin by the view before we get here.
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+
+    async def manager(self) -> StreamableHTTPSessionManager:
+        """The running manager of the current event loop, started on first use."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            started = self._managers.get(loop)
+            if started is None:
+                started = loop.create_future()
+                self._managers[loop] = started
+                # Keep a reference: the loop holds tasks only weakly.
+                self._runners.add(loop.create_task(self._keep_running(started)))
+        return await asyncio.shield(started)
+
+    async def _keep_running(self, started: asyncio.Future[StreamableHTTPSessionManager]) -> None:
+        manager = self._new_manager()
+        try:
+            async with manager.run():
+                started.set_result(manager)
+                await asyncio.Event().wait()
+        except BaseException as exc:
+            if not started.done():
+                started.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                with self._lock:
+                    self._managers.pop(asyncio.get_running_loop(), None)
+            if not isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+                logger.exception("The MCP session manager stopped")
+            raise
+
+    async def handle(self, scope: dict[str, Any], body: bytes, principal: Any, endpoint: Any) -> Response:
+        """Run one HTTP exchange through the SDK, with the principal in the request's context."""
+        manager = await self.manager()
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        finished = asyncio.Event()
+        body_sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await finished.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finished.set()
+
+        principal_token = context._principal.set(principal)
+        endpoint_token = context._endpoint.set(endpoint)
+        user = scope.get("user")
+        auth_token = auth_context_var.set(user if isinstance(user, AuthenticatedUser) else None)
+        try:
+            await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
+        finally:
+            finished.set()
+            auth_context_var.reset(auth_token)
+            context._endpoint.reset(endpoint_token)
+            context._principal.reset(principal_token)
+        return Response(status, headers, b"".join(chunks))

@@ -1,0 +1,194 @@
+"""One MCP endpoint: a server, its method defaults, and the scope decisions made for each call.
+
+The same decisions are made twice: by the view from the parsed JSON-RPC body before the SDK
+dispatches (so a refusal can be an HTTP 403 with a challenge), and by a middleware inside the SDK
+for what it actually dispatches (the backstop: it refuses, as a JSON-RPC error, anything the view
+did not clear, and filters listings to what the token may use).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.mcp import context
+from django_mcp_scopes.mcp.bridge import SDKBridge
+from django_mcp_scopes.mcp.operations import (
+    ALTERNATIVE_SCOPES_META_KEY,
+    LISTING_METHODS,
+    NAMED_METHODS,
+    REQUIRED_SCOPES_META_KEY,
+    Operation,
+    coerce_method_scopes,
+    find_operation,
+    listed_operation,
+)
+from django_mcp_scopes.requirements import ScopeRequirement
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from django_mcp_scopes.principal import Principal
+
+logger = logging.getLogger("django_mcp_scopes.mcp")
+
+INSUFFICIENT_SCOPE = -32003
+"""JSON-RPC error code (implementation-defined server error range) of an insufficient-scope refusal."""
+
+_COMPLETION_REFS = {"ref/prompt": ("prompts/get", "name"), "ref/resource": ("resources/read", "uri")}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a call needs; ``requirement`` is ``None`` when a valid token is enough."""
+
+    requirement: ScopeRequirement | None
+    operation: Operation | None = None
+
+    def allows(self, principal: Principal | None) -> bool:
+        if principal is None:
+            # Without a caller nothing scoped is open, whatever a dynamic requirement would say.
+            scoped = self.operation is not None and self.operation.scopes is not None
+            return not scoped and (self.requirement is None or self.requirement.is_empty)
+        if self.requirement is None or self.requirement.is_empty:
+            return True
+        return self.requirement.is_satisfied_by(principal.effective_scopes)
+
+
+@dataclass
+class MCPEndpoint:
+    """An ``MCPServer`` served by Django, with per-method default requirements."""
+
+    server: MCPServer[Any]
+    method_scopes: dict[str, ScopeRequirement] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from mcp.server.mcpserver import MCPServer
+
+        if not isinstance(self.server, MCPServer):
+            raise ImproperlyConfigured(f"An MCP endpoint serves an mcp.server.mcpserver.MCPServer, not {self.server!r}")
+        if self.server._lowlevel_server.get_request_handler("subscriptions/listen") is not None:
+            raise ImproperlyConfigured(
+                f"MCPServer {self.server.name!r} serves subscriptions/listen, an endless stream that a stateless "
+                "JSON endpoint cannot hold open. Create it with MCPServer(..., subscriptions=False)."
+            )
+        self.method_scopes = coerce_method_scopes(self.method_scopes)
+        self.bridge = _bridge_for(self.server)
+        install_backstop(self.server)
+
+    def decide(self, method: str, params: Mapping[str, Any], principal: Principal | None) -> Decision:
+        """What ``method`` with ``params`` needs. Raises whatever a dynamic requirement raises."""
+        requirement = self.method_scopes.get(method)
+        operation = None
+        named_method = method
+        if method == "completion/complete":
+            ref = params.get("ref")
+            if isinstance(ref, Mapping) and ref.get("type") in _COMPLETION_REFS:
+                named_method, key = _COMPLETION_REFS[str(ref.get("type"))]
+                params = {key: ref.get(key)}
+        if named_method in NAMED_METHODS:
+            operation = find_operation(self.server, named_method, params)
+        if operation is not None and operation.scopes is not None:
+            if principal is None:
+                arguments: Mapping[str, Any] = {}
+                operation_requirement = operation.scopes.static
+            else:
+                arguments = _arguments(named_method, params, operation)
+                operation_requirement = operation.resolve(arguments, principal)
+            if operation_requirement is not None:
+                requirement = operation_requirement if requirement is None else requirement & operation_requirement
+        return Decision(requirement, operation)
+
+    def filter_listing(self, method: str, result: dict[str, Any], principal: Principal | None, version: str) -> None:
+        """Keep only what ``principal`` may use in a listing result (wire form), annotate what stays."""
+        key, kind = LISTING_METHODS[method]
+        items = result.get(key)
+        if not isinstance(items, list):
+            return
+        list_all = mcp_scopes_settings.LIST_ALL_OPERATIONS
+        effective = principal.effective_scopes if principal is not None else frozenset()
+        kept = []
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            operation = listed_operation(self.server, kind, item)
+            static = operation.scopes.static if operation is not None and operation.scopes is not None else None
+            if static is not None and not static.is_empty:
+                if not list_all and not static.is_satisfied_by(effective):
+                    continue
+                meta = dict(item.get("_meta") or {})
+                meta[REQUIRED_SCOPES_META_KEY] = static.challenge_scopes(effective)
+                if len(static.alternatives) > 1:
+                    meta[ALTERNATIVE_SCOPES_META_KEY] = static.describe()
+                item = {**item, "_meta": meta}
+            kept.append(item)
+        result[key] = kept
+        if not list_all and version in MODERN_PROTOCOL_VERSIONS:
+            # What is listed depends on the token: no shared cache may serve it to another caller.
+            result["cacheScope"] = "private"
+
+
+def _arguments(method: str, params: Mapping[str, Any], operation: Operation) -> Mapping[str, Any]:
+    if method == "resources/read":
+        return {"uri": params.get("uri"), **operation.template_arguments}
+    arguments = params.get("arguments")
+    return arguments if isinstance(arguments, Mapping) else {}
+
+
+def _bridge_for(server: Any) -> SDKBridge:
+    # One bridge per server, however many views or URL patterns serve it.
+    bridge = getattr(server, "_django_mcp_scopes_bridge", None)
+    if bridge is None:
+        bridge = SDKBridge(server)
+        server._django_mcp_scopes_bridge = bridge
+    return bridge
+
+
+class _Backstop:
+    """SDK middleware: refuses what the view did not clear, filters listings by the caller's scopes."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        endpoint: MCPEndpoint | None = context._endpoint.get()
+        principal = context.get_principal()
+        method = ctx.method
+        if endpoint is None or endpoint.server is not self.server:
+            # Served some other way (the SDK's own app, stdio): scoped operations stay closed.
+            endpoint = MCPEndpoint.__new__(MCPEndpoint)
+            endpoint.server = self.server
+            endpoint.method_scopes = {}
+        if ctx.request_id is not None:
+            params = ctx.params if isinstance(ctx.params, Mapping) else {}
+            try:
+                decision = endpoint.decide(method, params, principal)
+            except Exception:
+                logger.exception("The scope requirement of %s could not be evaluated", method)
+                raise MCPError(code=INSUFFICIENT_SCOPE, message="Insufficient scope") from None
+            if not decision.allows(principal):
+                logger.warning("MCP backstop refused %s: the request did not pass the endpoint's scope check", method)
+                assert decision.requirement is not None
+                raise MCPError(
+                    code=INSUFFICIENT_SCOPE,
+                    message="Insufficient scope",
+                    data={"error": "insufficient_scope", "required_scopes": decision.requirement.challenge_scopes()},
+                )
+        result = await call_next(ctx)
+        if method in LISTING_METHODS and isinstance(result, dict):
+            endpoint.filter_listing(method, result, principal, ctx.protocol_version)
+        return result
+
+
+def install_backstop(server: Any) -> None:
+    """Add the backstop to ``server``'s middleware once (innermost, so it sees the final method)."""
+    middleware = server._lowlevel_server.middleware
+    if not any(isinstance(item, _Backstop) for item in middleware):
+        middleware.append(_Backstop(server))

@@ -1,0 +1,469 @@
+"""The MCP endpoint view: HTTP checks, authentication, per-operation scopes, then the SDK.
+
+Every request goes through the same steps, and the first that fails answers:
+
+1. Host: Django's ``ALLOWED_HOSTS`` (``request.get_host()``; 400 otherwise).
+2. Origin, when sent: same origin or listed in ``MCP_SCOPES["ALLOWED_ORIGINS"]`` (403 otherwise).
+   CORS preflight (``OPTIONS``) is answered here.
+3. Method: only ``POST`` carries MCP messages; anything else is ``405`` with ``Allow: POST, OPTIONS``
+   at once (a stateless JSON endpoint has no GET stream and no session to DELETE).
+4. Declared body size over ``MCP_SCOPES["MAX_BODY_BYTES"]``: 413.
+5. Authentication and endpoint-wide permissions, DRF style (401 / 403 / 503 with challenges).
+6. Content-Type ``application/json`` (415), body size as read (413), one JSON-RPC object (400
+   for invalid JSON, a batch, a missing method), routing headers that agree with the body (400),
+   a protocol version this server speaks (400).
+7. Scopes: what the method and the named tool, resource or prompt need, for these arguments
+   (403 ``insufficient_scope`` naming every scope the operation needs).
+8. The SDK answers (stateless, JSON responses), with the principal in the request's context.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.views import View
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.shared.inbound import (
+    MCP_METHOD_HEADER,
+    MCP_NAME_HEADER,
+    MCP_PROTOCOL_VERSION_HEADER,
+    NAME_BEARING_METHODS,
+    decode_header_value,
+    unsupported_protocol_version_rejection,
+)
+from mcp_types import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.request import Request as DRFRequest
+from starlette.authentication import AuthCredentials
+
+from django_mcp_scopes.challenges import (
+    insufficient_scope_response,
+    service_unavailable_response,
+    unauthorized_response,
+)
+from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, TokenError
+from django_mcp_scopes.mcp.bridge import run_in_loop_thread
+from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
+from django_mcp_scopes.principal import Principal, get_principal
+from django_mcp_scopes.resources import canonicalize_resource, public_origin
+
+if TYPE_CHECKING:
+    from django_mcp_scopes.mcp.bridge import Response as SDKResponse
+    from django_mcp_scopes.requirements import ScopeRequirement
+
+logger = logging.getLogger("django_mcp_scopes.mcp")
+
+ALLOW = "POST, OPTIONS"
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Mcp-Method",
+    "Mcp-Name",
+    "MCP-Protocol-Version",
+    "Last-Event-ID",
+)
+CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version"
+CORS_MAX_AGE = 600
+_SUPPORTED_VERSIONS = frozenset((*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS))
+_DROPPED_HEADERS = frozenset({"authorization", "cookie", "content-length"})
+
+
+class _Call:
+    """A request that passed every check in the view: what goes to the SDK."""
+
+    __slots__ = ("body", "principal", "scope")
+
+    def __init__(self, scope: dict[str, Any], body: bytes, principal: Principal) -> None:
+        self.scope = scope
+        self.body = body
+        self.principal = principal
+
+
+def jsonrpc_error(
+    status: int,
+    code: int,
+    message: str,
+    request_id: Any = None,
+    data: Any = None,
+) -> JsonResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    response = JsonResponse({"jsonrpc": "2.0", "id": request_id, "error": error}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class MCPView(View):
+    """Serves an ``MCPServer`` under WSGI. Use ``AsyncMCPView`` under ASGI, or ``mcp_path()`` for both.
+
+    ``MCPView.as_view(server=server, authentication_classes=[...], permission_classes=[...],
+    method_scopes={"tools/list": "entries:read"})``.
+    """
+
+    server: Any = None
+    method_scopes: Mapping[str, Any] | None = None
+    authentication_classes: Sequence[type] = ()
+    permission_classes: Sequence[type] = ()
+    endpoint: MCPEndpoint | None = None
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options", "trace"]
+    view_is_async = False  # type: ignore[assignment]
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        server = initkwargs.get("server", cls.server)
+        if server is None:
+            raise ImproperlyConfigured(f"{cls.__name__}.as_view() needs server=<an MCPServer>.")
+        if not initkwargs.get("authentication_classes", cls.authentication_classes):
+            raise ImproperlyConfigured(
+                f"{cls.__name__} needs authentication_classes: an MCP endpoint never serves anonymous callers."
+            )
+        if "endpoint" not in initkwargs:
+            method_scopes = initkwargs.get("method_scopes") or cls.method_scopes or {}
+            initkwargs["endpoint"] = MCPEndpoint(server, dict(method_scopes))
+        view = super().as_view(**initkwargs)
+        view.csrf_exempt = True  # type: ignore[attr-defined]
+        view.mcp_endpoint = initkwargs["endpoint"]  # type: ignore[attr-defined]
+        return view
+
+    # entry points ---------------------------------------------------------------------------
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        outcome = self.prepare(request)
+        if isinstance(outcome, _Call):
+            assert self.endpoint is not None
+            try:
+                sdk_response = run_in_loop_thread(
+                    self.endpoint.bridge.handle(outcome.scope, outcome.body, outcome.principal, self.endpoint)
+                )
+            except Exception:
+                logger.exception("The MCP SDK failed to answer")
+                return self.with_cors(request, jsonrpc_error(500, INTERNAL_ERROR, "Internal error"))
+            return self.with_cors(request, self.to_django(sdk_response))
+        return self.with_cors(request, outcome)
+
+    # checks ---------------------------------------------------------------------------------
+    def prepare(self, request: HttpRequest) -> _Call | HttpResponseBase:
+        """Every check before the SDK; a response when one fails, else what to send to the SDK."""
+        request.get_host()  # ALLOWED_HOSTS: DisallowedHost becomes Django's 400
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.origin_allowed(request, origin):
+            return jsonrpc_error(403, INVALID_REQUEST, "This Origin may not use this endpoint.")
+        if request.method == "OPTIONS":
+            return self.preflight(request)
+        if request.method != "POST":
+            response = HttpResponse(status=405)
+            response["Allow"] = ALLOW
+            return response
+        limit = mcp_scopes_settings.MAX_BODY_BYTES
+        if _declared_length(request) > limit:
+            return _too_large(limit)
+        try:
+            principal = self.authenticate(request)
+        except Exception as exc:
+            return self.handle_exception(request, exc)
+        if request.content_type != "application/json":
+            return jsonrpc_error(415, INVALID_REQUEST, "Content-Type must be application/json.")
+        body = request.read(limit + 1)
+        if len(body) > limit:
+            return _too_large(limit)
+        return self.check_message(request, body, principal)
+
+    def check_message(self, request: HttpRequest, body: bytes, principal: Principal) -> _Call | HttpResponseBase:
+        try:
+            message = json.loads(body)
+        except (ValueError, RecursionError):
+            return jsonrpc_error(400, PARSE_ERROR, "Parse error: the body is not valid JSON.")
+        if isinstance(message, list):
+            return jsonrpc_error(400, INVALID_REQUEST, "Batches are not supported: send one message per request.")
+        if not isinstance(message, dict):
+            return jsonrpc_error(400, INVALID_REQUEST, "The body must be one JSON-RPC request or notification object.")
+        raw_id = message.get("id")
+        request_id = raw_id if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
+        method = message.get("method")
+        if not isinstance(method, str) or not method:
+            return jsonrpc_error(400, INVALID_REQUEST, "The message needs a method (a non-empty string).", request_id)
+        params = message.get("params", {})
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            return jsonrpc_error(400, INVALID_PARAMS, "params must be an object.", request_id)
+
+        version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        if version is not None and version not in _SUPPORTED_VERSIONS:
+            rejection = unsupported_protocol_version_rejection(version)
+            assert rejection is not None
+            return jsonrpc_error(400, rejection.code, rejection.message, request_id, rejection.data)
+        header_method = request.headers.get(MCP_METHOD_HEADER)
+        if header_method is not None and header_method != method:
+            return jsonrpc_error(
+                400, HEADER_MISMATCH, "The Mcp-Method header does not match the request body's method.", request_id
+            )
+        name_key = NAME_BEARING_METHODS.get(method)
+        header_name = request.headers.get(MCP_NAME_HEADER)
+        named = params.get(name_key) if name_key is not None else None
+        if name_key is not None and header_name is not None and decode_header_value(header_name) != named:
+            return jsonrpc_error(
+                400, HEADER_MISMATCH, f"The Mcp-Name header does not match the request body's {name_key!r}.", request_id
+            )
+        if method == "subscriptions/listen":
+            # An endless notification stream: this stateless JSON endpoint does not serve it.
+            return jsonrpc_error(404, METHOD_NOT_FOUND, "Method not found", request_id, method)
+
+        assert self.endpoint is not None
+        try:
+            decision = self.endpoint.decide(method, params, principal)
+        except Exception:
+            logger.exception("The scope requirement of %s could not be evaluated", method)
+            return jsonrpc_error(500, INTERNAL_ERROR, "The scope requirement of this call could not be evaluated.")
+        if not decision.allows(principal):
+            assert decision.requirement is not None
+            what = method if decision.operation is None else f"{method} {decision.operation.name}"
+            return self.insufficient_scope(request, decision.requirement, principal, what, request_id)
+        return _Call(asgi_scope(request, body, principal), body, principal)
+
+    def origin_allowed(self, request: HttpRequest, origin: str) -> bool:
+        allowed = mcp_scopes_settings.ALLOWED_ORIGINS
+        if "*" in allowed or origin in allowed:
+            return True
+        try:
+            candidate = canonicalize_resource(origin)
+        except ValueError:
+            return False
+        own = {f"{request.scheme}://{request.get_host()}", public_origin(request)}
+        for value in (*own, *allowed):
+            try:
+                if canonicalize_resource(value) == candidate:
+                    return True
+            except ValueError:
+                continue
+        return False
+
+    def preflight(self, request: HttpRequest) -> HttpResponse:
+        response = HttpResponse(status=204)
+        response["Allow"] = ALLOW
+        if request.headers.get("Origin") is None:
+            return response
+        requested = request.headers.get("Access-Control-Request-Headers", "")
+        allowed = list(CORS_ALLOW_HEADERS)
+        known = {name.lower() for name in allowed}
+        for name in (part.strip() for part in requested.split(",")):
+            # Tools may declare Mcp-Param-* headers (x-mcp-header); let browsers send them.
+            if name and name.lower().startswith("mcp-param-") and name.lower() not in known:
+                allowed.append(name)
+                known.add(name.lower())
+        response["Access-Control-Allow-Methods"] = ALLOW
+        response["Access-Control-Allow-Headers"] = ", ".join(allowed)
+        response["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
+        return response
+
+    def with_cors(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return response
+        response["Vary"] = "Origin"
+        if self.origin_allowed(request, origin):
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        return response
+
+    # authentication -------------------------------------------------------------------------
+    def authenticate(self, request: HttpRequest) -> Principal:
+        """Run the authentication and permission classes like DRF's ``APIView`` does."""
+        drf_request = DRFRequest(
+            request, parsers=[], authenticators=[authenticator() for authenticator in self.authentication_classes]
+        )
+        try:
+            drf_request.user  # noqa: B018 - runs the authenticators (DRF's perform_authentication)
+        except DatabaseError as exc:
+            raise AuthServiceUnavailable() from exc
+        for permission in [permission() for permission in self.permission_classes]:
+            if not permission.has_permission(drf_request, self):
+                if drf_request.authenticators and not drf_request.successful_authenticator:
+                    raise drf_exceptions.NotAuthenticated()
+                raise drf_exceptions.PermissionDenied(
+                    detail=getattr(permission, "message", None), code=getattr(permission, "code", None)
+                )
+        principal = principal_of(drf_request)
+        if principal is None:
+            raise drf_exceptions.NotAuthenticated()
+        return principal
+
+    def handle_exception(self, request: HttpRequest, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, TokenError):
+            return unauthorized_response(request, error=exc.error, description=exc.description, status=exc.status)
+        if isinstance(exc, AuthServiceUnavailable):
+            return service_unavailable_response(request, exc.description)
+        if isinstance(exc, InsufficientScope):
+            return insufficient_scope_response(
+                request, exc.requirement, effective=exc.effective, description=exc.description
+            )
+        if isinstance(exc, drf_exceptions.APIException):
+            return _api_exception_response(request, exc)
+        raise exc
+
+    def insufficient_scope(
+        self,
+        request: HttpRequest,
+        requirement: ScopeRequirement,
+        principal: Principal,
+        what: str,
+        request_id: Any,
+    ) -> HttpResponseBase:
+        """The 403 challenge, its JSON body as a JSON-RPC error so MCP clients surface it."""
+        effective = principal.effective_scopes
+        response = insufficient_scope_response(
+            request,
+            requirement,
+            effective=effective,
+            description=f"The access token does not grant what {what} needs; "
+            "ask for the scopes named in the challenge.",
+        )
+        details = json.loads(response.content)
+        response.content = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "error": {"code": INSUFFICIENT_SCOPE, "message": details["error_description"], "data": details},
+            }
+        ).encode()
+        return response
+
+    # the SDK's answer ------------------------------------------------------------------------
+    @staticmethod
+    def to_django(sdk_response: SDKResponse) -> HttpResponse:
+        response = HttpResponse(sdk_response.body, status=sdk_response.status)
+        for name, value in sdk_response.headers:
+            key = name.decode("latin-1")
+            if key.lower() != "content-length":
+                response[key] = value.decode("latin-1")
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+class AsyncMCPView(MCPView):
+    """``MCPView`` for ASGI: the SDK runs on the server's own event loop."""
+
+    view_is_async = True  # type: ignore[assignment]
+
+    async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        # Authentication may query the database: one hop to Django's sync thread for every check.
+        outcome = await sync_to_async(self.prepare)(request)
+        if isinstance(outcome, _Call):
+            assert self.endpoint is not None
+            try:
+                sdk_response = await self.endpoint.bridge.handle(
+                    outcome.scope, outcome.body, outcome.principal, self.endpoint
+                )
+            except Exception:
+                logger.exception("The MCP SDK failed to answer")
+                return self.with_cors(request, jsonrpc_error(500, INTERNAL_ERROR, "Internal error"))
+            return self.with_cors(request, self.to_django(sdk_response))
+        return self.with_cors(request, outcome)
+
+
+def principal_of(request: Any) -> Principal | None:
+    """The principal behind an authenticated DRF request.
+
+    A ``Principal`` from this package's authentication as is; a django-oauth-toolkit
+    ``AccessToken`` (its stock ``OAuth2Authentication``) read into one.
+    """
+    principal = get_principal(request)
+    if principal is not None:
+        return principal
+    auth = getattr(request, "auth", None)
+    scope = getattr(auth, "scope", None)
+    if auth is None or not isinstance(scope, str):
+        return None
+    application = getattr(auth, "application", None)
+    resource = getattr(auth, "resource", None)
+    return Principal(
+        user=getattr(auth, "user", None),
+        granted_scopes=frozenset(scope.split()),
+        application=application,
+        client_id=getattr(application, "client_id", None),
+        expires=getattr(auth, "expires", None),
+        resource=resource if isinstance(resource, str) else None,
+        token_id=str(getattr(auth, "pk", "") or ""),
+    )
+
+
+def asgi_scope(request: HttpRequest, body: bytes, principal: Principal) -> dict[str, Any]:
+    """The ASGI scope the SDK sees: the request without credentials, the principal as ``scope["user"]``."""
+    headers = [
+        (key.lower().encode("latin-1"), value.encode("latin-1"))
+        for key, value in request.headers.items()
+        if key.lower() not in _DROPPED_HEADERS
+    ]
+    headers.append((b"content-length", str(len(body)).encode("ascii")))
+    effective = sorted(principal.effective_scopes)
+    user = principal.user
+    subject = getattr(user, "pk", None)
+    token = AccessToken(
+        # Not the bearer token: tool code has no business passing it on to other services.
+        token=principal.token_id,
+        client_id=principal.client_id or "",
+        scopes=effective,
+        expires_at=int(principal.expires.timestamp()) if principal.expires is not None else None,
+        resource=principal.resource,
+        subject=str(subject) if subject is not None else None,
+    )
+    server_port = request.META.get("SERVER_PORT") or "0"
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": request.scheme,
+        "path": request.path,
+        "raw_path": request.path.encode("utf-8"),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": (request.META.get("REMOTE_ADDR") or "", 0),
+        "server": (request.META.get("SERVER_NAME") or "", int(server_port) if str(server_port).isdigit() else 0),
+        "user": AuthenticatedUser(token),
+        "auth": AuthCredentials(effective),
+    }
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _too_large(limit: int) -> JsonResponse:
+    return jsonrpc_error(413, INVALID_REQUEST, f"The request body is larger than {limit} bytes.")
+
+
+def _api_exception_response(request: HttpRequest, exc: drf_exceptions.APIException) -> HttpResponseBase:
+    auth_header = getattr(exc, "auth_header", None)
+    detail = str(exc.detail) if not isinstance(exc.detail, (list, dict)) else str(exc.default_detail)
+    if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)) and not auth_header:
+        failed = isinstance(exc, drf_exceptions.AuthenticationFailed)
+        return unauthorized_response(
+            request, error="invalid_token" if failed else None, description=detail if failed else None
+        )
+    unauthenticated = isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed))
+    status = 401 if unauthenticated else exc.status_code
+    code = getattr(exc.detail, "code", None) or exc.default_code
+    response = JsonResponse({"error": code, "error_description": detail}, status=status)
+    if auth_header:
+        response["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait is not None:
+        response["Retry-After"] = str(int(wait))
+    response["Cache-Control"] = "no-store"
+    return response

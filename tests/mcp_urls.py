@@ -1,0 +1,20 @@
+from django.urls import include, path
+
+from django_mcp_scopes.mcp import mcp_path
+from tests.mcp_app import StaticTokenAuthentication, server
+
+urlpatterns = [
+    *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+    path(
+        "strict/",
+        include(
+            mcp_path(
+                "mcp",
+                server,
+                name="mcp-strict",
+                authentication_classes=[StaticTokenAuthentication],
+                method_scopes={"tools/list": "entries:read", "prompts/list": "entries:read"},
+            )
+        ),
+    ),
+]
