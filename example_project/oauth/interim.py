@@ -22,7 +22,8 @@ from django_mcp_scopes.registry import scope_registry
 
 class ResourceBoundOAuth2Authentication(OAuth2Authentication):
     def authenticate(self, request: Any) -> tuple[Any, Principal] | None:
-        result = super().authenticate(request)
+        # DOT reads request.POST; on the DRF wrapper that parses the JSON-RPC body (415 for JSON).
+        result = super().authenticate(getattr(request, "_request", request))
         if result is None:
             if request.META.get("HTTP_AUTHORIZATION"):
                 raise InvalidToken("The access token is invalid, expired, revoked or for another resource.")
