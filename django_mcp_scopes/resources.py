@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.urls import resolve
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 
@@ -84,3 +89,174 @@ def authorization_servers(request: HttpRequest) -> list[str]:
 
         return [server.rstrip("/") for server in oauth2_settings.oauth2_resource_authorization_servers(request)]
     return []
+
+
+# Which views are protected resources ---------------------------------------------------------
+
+RESOURCE_ATTRIBUTE = "mcp_scopes_resource"
+"""Attribute a view function or view class carries when it is a protected resource."""
+
+PROTECTED_ATTRIBUTE = "mcp_scopes_protected"
+"""``True`` on a view function, a view class, or a DRF authentication class the view uses: a protected resource."""
+
+MAX_RESOURCE_PATH_LENGTH = 512
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]+\Z")
+
+ScopesSource = Callable[[], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class ProtectedResource:
+    """What the metadata of one protected endpoint needs to know about it.
+
+    ``scopes``: ``None`` (the endpoint needs the whole baseline) or a callable without arguments
+    that returns every scope name the endpoint's operations can require; it is called on each
+    metadata request, so it must be cheap and make no database query. ``name``: the
+    ``resource_name`` of this endpoint (default ``MCP_SCOPES["RESOURCE_NAME"]``).
+    """
+
+    scopes: ScopesSource | None = None
+    name: str | None = None
+
+    def operation_scopes(self) -> frozenset[str] | None:
+        if self.scopes is None:
+            return None
+        names = self.scopes()
+        if isinstance(names, str):
+            raise TypeError("a protected resource's scopes callable must return an iterable of names, not a string")
+        return frozenset(names)
+
+
+_V = TypeVar("_V")
+
+
+def _protected_resource(scopes: ScopesSource | Iterable[str] | None, name: str | None) -> ProtectedResource:
+    if isinstance(scopes, str):
+        raise TypeError("scopes must be a callable or a collection of scope names, not a string")
+    source: ScopesSource | None
+    if scopes is None or callable(scopes):
+        source = scopes
+    else:
+        fixed = tuple(scopes)
+        source = lambda: fixed  # noqa: E731
+    return ProtectedResource(scopes=source, name=name or None)
+
+
+def mark_protected_resource(
+    view: _V, *, scopes: ScopesSource | Iterable[str] | None = None, name: str | None = None
+) -> _V:
+    """Mark ``view`` (a view function, ``as_view()`` result, or view class) as a protected resource.
+
+    Its RFC 9728 metadata is then served at ``/.well-known/oauth-protected-resource/<its path>``
+    wherever it is mounted. ``scopes`` is ``None``, a callable returning the scope names the
+    endpoint's operations need, or a fixed collection of names. The marker is an attribute of
+    ``view`` itself; returns ``view``.
+    """
+    setattr(view, RESOURCE_ATTRIBUTE, _protected_resource(scopes, name))
+    return view
+
+
+_registered_resources: dict[str, ProtectedResource] = {}
+
+
+def register_protected_resource(
+    path: str, *, scopes: ScopesSource | Iterable[str] | None = None, name: str | None = None
+) -> None:
+    """Publish metadata for a resource that is no single routed view, e.g. a whole API under ``/api``.
+
+    ``path`` is the resource's URL path (``"/api"``). Call it once at start-up (``AppConfig.ready``
+    or a urls module). Raises ``ValueError`` for a path ``find_protected_resource`` would refuse.
+    """
+    normalized = _normalize_resource_path(path.removeprefix("/"))
+    if normalized is None:
+        raise ValueError(f"not a well-formed resource path: {path!r}")
+    _registered_resources[normalized] = _protected_resource(scopes, name)
+
+
+def unregister_protected_resource(path: str) -> None:
+    """Undo ``register_protected_resource`` (tests)."""
+    normalized = _normalize_resource_path(path.removeprefix("/"))
+    if normalized is not None:
+        _registered_resources.pop(normalized, None)
+
+
+def protected_resource_for(view: Any) -> ProtectedResource | None:
+    """The marker of a resolved view, or ``None`` when it is not a protected resource.
+
+    Looks at the function, then the class behind Django's ``View.as_view()`` (``view_class``) and
+    DRF's ``APIView.as_view()`` (``cls``). Without a marker, a view counts as protected (with
+    the whole baseline) when the function or class has ``mcp_scopes_protected = True``, or when
+    its ``authentication_classes`` (class attribute or ``as_view()`` keyword; DRF views and any
+    class-based view that takes them) include a class with that attribute.
+    """
+    candidates = [view, getattr(view, "view_class", None), getattr(view, "cls", None)]
+    for candidate in candidates:
+        marker = getattr(candidate, RESOURCE_ATTRIBUTE, None)
+        if isinstance(marker, ProtectedResource):
+            return marker
+    if any(getattr(candidate, PROTECTED_ATTRIBUTE, False) is True for candidate in candidates):
+        return ProtectedResource()
+    # DRF keeps as_view() keywords in view.initkwargs, Django in view.view_initkwargs.
+    initkwargs = getattr(view, "initkwargs", None) or getattr(view, "view_initkwargs", None) or {}
+    for view_class in candidates[1:]:
+        if view_class is None:
+            continue
+        authentication_classes = initkwargs.get(
+            "authentication_classes", getattr(view_class, "authentication_classes", None)
+        )
+        if any(getattr(auth, PROTECTED_ATTRIBUTE, False) is True for auth in authentication_classes or ()):
+            return ProtectedResource()
+    return None
+
+
+def _normalize_resource_path(path: str) -> str | None:
+    """``a/b`` for a well-formed relative path (one trailing slash allowed), else ``None``."""
+    if not path or len(path) > MAX_RESOURCE_PATH_LENGTH:
+        return None
+    trimmed = path[:-1] if path.endswith("/") else path
+    segments = trimmed.split("/")
+    for segment in segments:
+        if segment in (".", "..") or not _PATH_SEGMENT.match(segment):
+            return None
+    return trimmed
+
+
+def find_protected_resource(path: str, *, urlconf: str | None = None) -> tuple[str, ProtectedResource] | None:
+    """Resolve the endpoint at ``path`` (relative to the script prefix, e.g. ``"tenant/a/mcp"``).
+
+    Returns ``(normalised path without slashes around it, marker)`` when Django's resolver maps
+    the path (with or without a trailing slash) to a view marked as a protected resource;
+    ``None`` for anything else, including malformed paths (``..``, empty segments, characters
+    outside RFC 3986 ``pchar``, over ``MAX_RESOURCE_PATH_LENGTH``).
+    """
+    normalized = _normalize_resource_path(path)
+    if normalized is None:
+        return None
+    registered = _registered_resources.get(normalized)
+    if registered is not None:
+        return normalized, registered
+    for candidate in ("/" + normalized, "/" + normalized + "/"):
+        try:
+            match = resolve(candidate, urlconf=urlconf)
+        except Http404:
+            continue
+        marker = protected_resource_for(match.func)
+        if marker is not None:
+            return normalized, marker
+    return None
+
+
+def scopes_supported(resource: ProtectedResource | None = None) -> list[str]:
+    """``scopes_supported`` for an endpoint: the baseline, narrowed to what its operations need.
+
+    Without a scopes callable, every advertised active scope. With one, the advertised active
+    scopes that grant (themselves or through the hierarchy) at least one scope the operations
+    need. Never ``offline_access``.
+    """
+    from django_mcp_scopes.registry import scope_registry
+
+    baseline = [name for name in scope_registry.baseline() if name != "offline_access"]
+    needed = resource.operation_scopes() if resource is not None else None
+    if needed is None:
+        return baseline
+    return [name for name in baseline if scope_registry.expand([name]) & needed]

@@ -142,5 +142,7 @@ JOURNAL_DCR = {
 
 MCP_SCOPES = {
     "BASE_URL": BASE_URL,
+    # Also publish the MCP endpoint's metadata at the root /.well-known/oauth-protected-resource.
+    "ROOT_RESOURCE_PATH": "mcp",
     "RESOURCE_NAME": "EpicMe journal (Django example)",
 }

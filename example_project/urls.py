@@ -4,13 +4,16 @@ from django.urls import include, path
 
 from django_mcp_scopes.mcp import mcp_path
 from example_project.journal.mcp import server as journal_server
-from example_project.oauth.interim import ProtectedResourceMetadataView, ResourceBoundOAuth2Authentication
+from example_project.oauth.interim import ResourceBoundOAuth2Authentication
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # RFC 8414 authorization-server metadata (root) and the OAuth endpoints under /o/.
     path("", include("example_project.oauth.urls")),
-    path(".well-known/oauth-protected-resource/mcp", ProtectedResourceMetadataView.as_view()),
+    # RFC 9728 protected-resource metadata for every protected endpoint.
+    path("", include("django_mcp_scopes.urls")),
+    # The journal's MCP endpoint (Streamable HTTP, WSGI and ASGI).
     *mcp_path("mcp", journal_server, authentication_classes=[ResourceBoundOAuth2Authentication]),
 ]

@@ -1,10 +1,9 @@
-"""Stand-ins until the package's own pieces land (see the report): token authentication and metadata.
+"""A stand-in for the package's token authentication until the enforcement branch lands.
 
-- ``ResourceBoundOAuth2Authentication``: django-oauth-toolkit's DRF authentication (expiry,
-  revocation, and the exact-resource check of ``RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR``), plus a
-  refusal of tokens bound to no resource (DOT lets them through everywhere, registration tokens
-  included). Yields a ``Principal``, whose effective scopes come from the live scope registry.
-- ``ProtectedResourceMetadataView``: DOT's RFC 9728 view publishing only the baseline scopes.
+``ResourceBoundOAuth2Authentication``: django-oauth-toolkit's DRF authentication (expiry,
+revocation, and the exact-resource check of ``RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR``), plus a
+refusal of tokens bound to no resource (DOT lets them through everywhere, registration tokens
+included). Yields a ``Principal``, whose effective scopes come from the live scope registry.
 """
 
 from __future__ import annotations
@@ -13,14 +12,14 @@ from typing import Any
 
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.views import OAuthProtectedResourceMetadataView
 
 from django_mcp_scopes.exceptions import InvalidToken
 from django_mcp_scopes.principal import Principal
-from django_mcp_scopes.registry import scope_registry
 
 
 class ResourceBoundOAuth2Authentication(OAuth2Authentication):
+    mcp_scopes_protected = True  # views using it are protected resources (discovery publishes them)
+
     def authenticate(self, request: Any) -> tuple[Any, Principal] | None:
         # DOT reads request.POST; on the DRF wrapper that parses the JSON-RPC body (415 for JSON).
         result = super().authenticate(getattr(request, "_request", request))
@@ -41,8 +40,3 @@ class ResourceBoundOAuth2Authentication(OAuth2Authentication):
             token_id=str(token.pk),
         )
         return user, principal
-
-
-class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
-    def get_scopes_supported(self) -> list[str]:
-        return scope_registry.baseline()
