@@ -32,6 +32,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "example_project.oauth.cors.OAuthEndpointsCorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,5 +145,7 @@ MCP_SCOPES = {
     "BASE_URL": BASE_URL,
     # Also publish the MCP endpoint's metadata at the root /.well-known/oauth-protected-resource.
     "ROOT_RESOURCE_PATH": "mcp",
+    # Browser-based clients allowed to call /mcp (the MCP Inspector's page by default).
+    "ALLOWED_ORIGINS": os.environ.get("MCP_ALLOWED_ORIGINS", "http://localhost:6274,http://127.0.0.1:6274").split(","),
     "RESOURCE_NAME": "EpicMe journal (Django example)",
 }

@@ -526,3 +526,25 @@ def test_wrong_password_stays_on_the_login_page(client):
         intruder.close()
     assert response.status_code == 200
     assert "did not match" in response.text
+
+
+# CORS for browser-based clients ------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/o/token/", "/o/register/", "/.well-known/oauth-authorization-server"])
+def test_browser_clients_may_call_the_machine_endpoints(server, path):
+    origin = {"Origin": "http://localhost:6274"}
+    preflight = httpx.options(
+        server.base_url + path,
+        headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "Content-Type" in preflight.headers["access-control-allow-headers"]
+    assert "access-control-allow-credentials" not in preflight.headers
+    response = httpx.post(server.base_url + path, headers=origin, data={})
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_authorization_and_login_pages_get_no_cors(server):
+    response = httpx.get(f"{server.base_url}/accounts/login/", headers={"Origin": "http://localhost:6274"})
+    assert "access-control-allow-origin" not in response.headers
