@@ -375,3 +375,75 @@ def test_discovery_documents_agree(server):
         assert document["resource"] == server.mcp_url
         assert document["authorization_servers"] == [issuer] == [server.base_url]
         assert document["scopes_supported"] == BASELINE.split()
+
+
+def test_every_tool_with_schemas_and_bad_input(server):
+    """With every scope granted: all tools listed with input and output schemas; the writes work;
+    arguments that break a tool's schema or the journal's rules are errors, never a crash."""
+    session = Session(server, Browser("demo", "demo"))
+
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with session.connect() as client:
+            # Each write steps up once: entries:write here, tags:write on create_tag.
+            entry = structured(await client.call_tool("create_entry", {"title": "T", "content": "C"}))
+            tag = structured(await client.call_tool("create_tag", {"name": "n"}))
+            structured(await client.call_tool("add_tag_to_entry", {"entry_id": entry["id"], "tag_id": tag["id"]}))
+            seen["tools"] = {tool.name: tool for tool in (await client.list_tools()).tools}
+            seen["updated"] = structured(
+                await client.call_tool("update_entry", {"entry_id": entry["id"], "mood": "calm", "is_favorite": True})
+            )
+            seen["favorites"] = structured(await client.call_tool("list_entries", {"is_favorite": True}))
+            seen["by_tag"] = structured(await client.call_tool("list_entries", {"tag_id": tag["id"]}))
+            seen["tag_updated"] = structured(
+                await client.call_tool("update_tag", {"tag_id": tag["id"], "description": "d"})
+            )
+            seen["got_tag"] = structured(await client.call_tool("get_tag", {"tag_id": tag["id"]}))
+            seen["duplicate_tag"] = await client.call_tool("create_tag", {"name": "N"})
+            seen["missing_content"] = await client.call_tool("create_entry", {"title": "no content"})
+            seen["long_title"] = await client.call_tool("create_entry", {"title": "x" * 500, "content": "c"})
+            seen["bad_id"] = await client.call_tool("get_entry", {"entry_id": "abc"})
+            seen["nothing_to_change"] = await client.call_tool("update_entry", {"entry_id": entry["id"]})
+            seen["deleted_tag"] = structured(await client.call_tool("delete_tag", {"tag_id": tag["id"]}))
+            seen["deleted"] = structured(await client.call_tool("delete_entry", {"entry_id": entry["id"]}))
+            seen["gone"] = await client.call_tool("get_entry", {"entry_id": entry["id"]})
+            seen["scope"] = session.storage.tokens.scope
+        return seen
+
+    seen = run(scenario())
+    tools = seen["tools"]
+    assert set(tools) == READ_TOOLS | {
+        "create_entry",
+        "update_entry",
+        "delete_entry",
+        "create_tag",
+        "update_tag",
+        "delete_tag",
+        "add_tag_to_entry",
+    }
+    for tool in tools.values():
+        assert tool.input_schema["type"] == "object"
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
+        assert tool.description
+    assert sorted(tools["create_entry"].input_schema["required"]) == ["content", "title"]
+    for name in ("list_entries", "list_tags", "whoami"):
+        assert not tools[name].input_schema.get("required"), name
+    assert {"entries:write", "tags:write"} <= set(seen["scope"].split())
+
+    assert seen["updated"]["mood"] == "calm" and seen["updated"]["is_favorite"] is True
+    assert seen["updated"]["content"] == "C"
+    assert "T" in [e["title"] for e in seen["favorites"]["entries"]]
+    assert [e["title"] for e in seen["by_tag"]["entries"]] == ["T"]
+    assert seen["tag_updated"]["description"] == "d" == seen["got_tag"]["description"]
+    for key, text in [
+        ("duplicate_tag", "already have a tag"),
+        ("missing_content", "content"),
+        ("long_title", "title"),
+        ("bad_id", "entry_id"),
+        ("nothing_to_change", "Nothing to change"),
+        ("gone", "not found"),
+    ]:
+        result = seen[key]
+        assert result.is_error, key
+        assert text in result.content[0].text, (key, result.content[0].text)
+    assert seen["deleted"]["deleted"] is True and seen["deleted_tag"]["deleted"] is True
