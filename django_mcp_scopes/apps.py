@@ -9,4 +9,4 @@ class MCPScopesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django_mcp_scopes import receivers  # noqa: F401
+        from django_mcp_scopes import checks, receivers  # noqa: F401

@@ -1,4 +1,7 @@
-"""django-oauth-toolkit scopes backend fed by the Scope table (see OAUTH2_PROVIDER["SCOPES_BACKEND_CLASS"])."""
+"""django-oauth-toolkit scopes backend fed by the Scope table.
+
+Set ``OAUTH2_PROVIDER["SCOPES_BACKEND_CLASS"] = "django_mcp_scopes.backends.DatabaseScopes"``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,23 @@ from oauth2_provider.scopes import BaseScopes
 from django_mcp_scopes.registry import scope_registry
 
 
+class ScopeDescriptions(dict[str, str]):
+    """Name -> description. A name missing here (deactivated a moment ago) reads as itself.
+
+    django-oauth-toolkit's consent page indexes this mapping with the scopes it validated a
+    moment earlier; a scope deactivated in between must not turn the page into a 500 (the
+    authorization POST validates the scopes again and refuses it).
+    """
+
+    def __missing__(self, key: str) -> str:
+        return key
+
+
 class DatabaseScopes(BaseScopes):
     """Issue only registered active scopes; default to the baseline, never to "all scopes"."""
 
     def get_all_scopes(self) -> dict[str, str]:
-        return scope_registry.descriptions()
+        return ScopeDescriptions(scope_registry.descriptions())
 
     def get_available_scopes(
         self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any

@@ -7,6 +7,7 @@ setting, and the system checks (``django_mcp_scopes.E0xx``) report the same at s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,7 +72,19 @@ def _is_str_list(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_absolute_url(value: Any) -> bool:
+    """An http(s) URL with a host, no query, no fragment, no whitespace."""
+    if not isinstance(value, str) or not value or any(ch.isspace() for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
 class MCPScopesSettings:
@@ -93,7 +106,7 @@ class MCPScopesSettings:
         value = self._get(name)
         if value in (None, ""):
             return None
-        _require(isinstance(value, str) and "://" in value, name, "an absolute URL or None", value)
+        _require(_is_absolute_url(value), name, "an absolute http(s) URL without query or fragment, or None", value)
         return str(value).rstrip("/")
 
     def _str(self, name: str) -> str:
@@ -147,18 +160,31 @@ class MCPScopesSettings:
     def AUTHORIZATION_SERVERS(self) -> list[str]:
         servers = self._str_list("AUTHORIZATION_SERVERS")
         for server in servers:
-            _require("://" in server, "AUTHORIZATION_SERVERS", "a list of absolute issuer URLs", servers)
+            _require(
+                _is_absolute_url(server),
+                "AUTHORIZATION_SERVERS",
+                "a list of issuer URLs (http(s), no query or fragment)",
+                servers,
+            )
         return servers
 
     @property
     def CACHE_ALIAS(self) -> str:
         alias = self._str("CACHE_ALIAS")
-        _require(alias in settings.CACHES, "CACHE_ALIAS", f"one of {sorted(settings.CACHES)}", alias)
+        caches_setting = getattr(settings, "CACHES", {})
+        _require(alias in caches_setting, "CACHE_ALIAS", f"one of {sorted(caches_setting)}", alias)
         return alias
 
     @property
     def CACHE_KEY_PREFIX(self) -> str:
-        return self._str("CACHE_KEY_PREFIX")
+        value = self._str("CACHE_KEY_PREFIX")
+        _require(
+            value != "" and value.isprintable() and " " not in value,
+            "CACHE_KEY_PREFIX",
+            "a non-empty string without spaces",
+            value,
+        )
+        return value
 
     @property
     def REGISTRY_REFRESH_SECONDS(self) -> float:
@@ -185,7 +211,12 @@ class MCPScopesSettings:
         value = self._get("ROOT_RESOURCE_PATH")
         if value is None:
             return None
-        _require(isinstance(value, str) and bool(value.strip("/")), "ROOT_RESOURCE_PATH", "a URL path or None", value)
+        _require(
+            isinstance(value, str) and value.strip("/") != "",
+            "ROOT_RESOURCE_PATH",
+            "a URL path or None",
+            value,
+        )
         return str(value).strip("/")
 
     @property

@@ -40,6 +40,11 @@ def declare_scope(
     source: str = "",
 ) -> DeclaredScope:
     """Declare a scope in code. Returns the declaration."""
+    if isinstance(implies, str):
+        raise ImproperlyConfigured(
+            f"declare_scope({name!r}, implies=...) takes a list of scope names, not the string {implies!r}."
+        )
+    implies = list(implies)
     for candidate in (name, *implies):
         try:
             validate_scope_name(candidate)

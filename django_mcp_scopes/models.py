@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from django_mcp_scopes.registry import Snapshot
 from django_mcp_scopes.validators import SCOPE_NAME_MAX_LENGTH, validate_scope_name
 
 NEVER_ADVERTISED = frozenset({"offline_access"})
@@ -39,6 +40,12 @@ class ScopeManager(models.Manager["Scope"]):
                     parents[child] = current
                     queue.append(child)
         return None
+
+    def graph(self) -> Snapshot:
+        """The hierarchy as the registry sees it (active scopes only), read from the database now."""
+        rows = list(self.values("name", "description", "is_active", "is_advertised"))
+        edges = list(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
+        return Snapshot.build("db", rows, edges)
 
 
 class Scope(models.Model):
@@ -123,3 +130,11 @@ class Scope(models.Model):
                     code="scope_cycle",
                     params={"chain": chain},
                 )
+
+
+def _implication_str(self: models.Model) -> str:
+    return f"{self.from_scope} \u2192 {self.to_scope}"  # type: ignore[attr-defined]
+
+
+# The auto-created through model: readable rows on the admin's delete confirmation page.
+Scope.implies.through.__str__ = _implication_str  # type: ignore[method-assign,assignment]

@@ -77,6 +77,16 @@ if os.environ.get("REDIS_URL"):
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "journal"),
         }
     }
+elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file cache next to the SQLite file: every process using this database (the server, a second
+    # server, `manage.py shell`) shares it, so a scope change reaches the running server within
+    # REGISTRY_REFRESH_SECONDS. A per-process LocMem cache would never tell the server.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATABASES["default"]["NAME"]) + "-cache",
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -1,14 +1,28 @@
 import pytest
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 from django_mcp_scopes.registry import scope_registry
+
+
+def clear_cache(cache):
+    """Empty a cache; on Redis only this run's keys (FLUSHDB would hit parallel runs too)."""
+    if isinstance(cache, RedisCache):
+        if not cache.key_prefix:
+            raise RuntimeError("Refusing to clear a Redis cache without KEY_PREFIX in tests.")
+        client = cache._cache.get_client(None, write=True)
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
     """Every test starts with an empty cache and no in-process scope snapshot."""
     for cache in caches.all():
-        cache.clear()
+        clear_cache(cache)
     scope_registry.reset_local()
     yield
     scope_registry.reset_local()

@@ -2,6 +2,7 @@
 Redis as the cache when REDIS_URL is set (LocMem otherwise)."""
 
 import os
+import uuid
 
 import dj_database_url
 
@@ -60,7 +61,13 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
-            "KEY_PREFIX": "tests-" + os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            # Unique per test run and xdist worker, so parallel runs never share keys and the conftest
+            # clears only this prefix (never FLUSHDB). Server processes started by a test inherit
+            # TESTS_RUN_ID and PYTEST_XDIST_WORKER from the environment, hence the same prefix.
+            "KEY_PREFIX": "tests-{}-{}".format(
+                os.environ.setdefault("TESTS_RUN_ID", uuid.uuid4().hex[:12]),
+                os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            ),
         }
     }
 else:

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from django_mcp_scopes.resources import mark_protected_resource
+from tests.views import registry_state
 
 
 def _endpoint(request):
@@ -109,9 +110,11 @@ discovery_patterns = [
     path("plain/", _endpoint, name="plain"),
 ]
 
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("", include("django_mcp_scopes.urls")),
     *discovery_patterns,
+    path("_registry/", registry_state),
 ]

@@ -1,0 +1,159 @@
+"""System checks (``manage.py check``; the ``deploy=True`` ones with ``check --deploy``).
+
+Ids: E001 malformed ``MCP_SCOPES`` setting, W001 unknown key, E002 no authorization server,
+W002 django-oauth-toolkit not using ``DatabaseScopes``; deploy only: W003 no ``BASE_URL``,
+E003 ``BASE_URL`` not https, E004 authorization server not https, W004 process-local cache.
+All carry the tag ``mcp_scopes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import AppConfig, apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from django_mcp_scopes.conf import DEFAULTS, SETTINGS_NAME, mcp_scopes_settings
+
+PREFIX = "django_mcp_scopes"
+# `manage.py check --tag mcp_scopes [--deploy]` runs only these checks.
+TAG = "mcp_scopes"
+BACKEND_PATH = "django_mcp_scopes.backends.DatabaseScopes"
+PROCESS_LOCAL_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache": "keeps its data inside one process: a scope change "
+    "made in one server process would not reach the others",
+    "django.core.cache.backends.dummy.DummyCache": "caches nothing: every process re-reads the scopes "
+    "from the database after each REGISTRY_REFRESH_SECONDS and the registry is never warm",
+}
+
+
+def _safe(getter: Any) -> Any:
+    """A setting's value, or None when it is malformed (E001 reports that)."""
+    try:
+        return getter()
+    except ImproperlyConfigured:
+        return None
+
+
+@register(TAG)
+def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for problem in mcp_scopes_settings.validate():
+        messages.append(
+            Error(
+                problem,
+                hint=f"Fix {SETTINGS_NAME} in your settings; docs/scopes.md lists each key and its default.",
+                id=f"{PREFIX}.E001",
+            )
+        )
+    unknown = _safe(mcp_scopes_settings.unknown_keys) or []
+    for key in unknown:
+        messages.append(
+            Warning(
+                f"{SETTINGS_NAME}[{key!r}] is not a django-mcp-scopes setting and is ignored.",
+                hint=f"Check the spelling; known keys: {', '.join(sorted(DEFAULTS))}.",
+                id=f"{PREFIX}.W001",
+            )
+        )
+    return messages
+
+
+@register(TAG)
+def check_authorization_server(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    servers = _safe(lambda: mcp_scopes_settings.AUTHORIZATION_SERVERS)
+    if servers == [] and not apps.is_installed("oauth2_provider"):
+        messages.append(
+            Error(
+                "No authorization server: MCP clients cannot find where to get a token.",
+                hint=f'Set {SETTINGS_NAME}["AUTHORIZATION_SERVERS"] to your issuer URL(s), or add '
+                '"oauth2_provider" to INSTALLED_APPS to be your own authorization server.',
+                id=f"{PREFIX}.E002",
+            )
+        )
+    if apps.is_installed("oauth2_provider"):
+        from django_mcp_scopes.backends import DatabaseScopes
+
+        configured = _dot_settings().get("SCOPES_BACKEND_CLASS", "oauth2_provider.scopes.SettingsScopes")
+        try:
+            backend = import_string(configured) if isinstance(configured, str) else configured
+            ours = isinstance(backend, type) and issubclass(backend, DatabaseScopes)
+        except ImportError:
+            ours = False
+        if not ours:
+            messages.append(
+                Warning(
+                    "django-oauth-toolkit does not use the Scope table: it will issue scopes from "
+                    "settings, without the hierarchy or the active/advertised flags.",
+                    hint=f'Set OAUTH2_PROVIDER["SCOPES_BACKEND_CLASS"] = "{BACKEND_PATH}".',
+                    id=f"{PREFIX}.W002",
+                )
+            )
+    return messages
+
+
+def _dot_settings() -> dict[str, Any]:
+    value = getattr(settings, "OAUTH2_PROVIDER", {})
+    return value if isinstance(value, dict) else {}
+
+
+def _is_https(url: str) -> bool:
+    return urlsplit(url).scheme == "https"
+
+
+@register(TAG, Tags.security, deploy=True)
+def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    try:
+        base_url = mcp_scopes_settings.BASE_URL
+    except ImproperlyConfigured:
+        base_url = ""  # E001 reports it
+    if base_url is None:
+        messages.append(
+            Warning(
+                f'{SETTINGS_NAME}["BASE_URL"] is not set: each resource URI is derived from the request\'s '
+                "Host header, which a proxy or an attacker can change.",
+                hint=f'Set {SETTINGS_NAME}["BASE_URL"] = "https://your.public.host" (the public origin).',
+                id=f"{PREFIX}.W003",
+            )
+        )
+    elif base_url and not _is_https(base_url):
+        messages.append(
+            Error(
+                f'{SETTINGS_NAME}["BASE_URL"] ({base_url}) is not https: tokens would travel in clear text.',
+                hint="Serve the MCP endpoints over https and use the https origin in BASE_URL.",
+                id=f"{PREFIX}.E003",
+            )
+        )
+    servers = _safe(lambda: mcp_scopes_settings.AUTHORIZATION_SERVERS) or []
+    if not servers and apps.is_installed("oauth2_provider"):
+        issuer = _dot_settings().get("OIDC_ISS_ENDPOINT") or ""
+        servers = [issuer] if issuer else []
+    for server in servers:
+        if not _is_https(server):
+            messages.append(
+                Error(
+                    f"The authorization server {server} is not https.",
+                    hint=f'Use the https issuer URL in {SETTINGS_NAME}["AUTHORIZATION_SERVERS"] '
+                    '(or OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"]).',
+                    id=f"{PREFIX}.E004",
+                )
+            )
+    alias = _safe(lambda: mcp_scopes_settings.CACHE_ALIAS)
+    if alias is not None:
+        backend = settings.CACHES[alias].get("BACKEND", "")
+        if backend in PROCESS_LOCAL_CACHES:
+            messages.append(
+                Warning(
+                    f"The scope registry's cache {alias!r} ({backend.rsplit('.', 1)[-1]}) "
+                    f"{PROCESS_LOCAL_CACHES[backend]}.",
+                    hint=f'Point {SETTINGS_NAME}["CACHE_ALIAS"] at a shared cache (Redis, Memcached, database).',
+                    id=f"{PREFIX}.W004",
+                )
+            )
+    return messages
