@@ -114,8 +114,8 @@ Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH, descript
 Mood = Annotated[str | None, Field(max_length=MOOD_MAX_LENGTH, description="How the author felt, e.g. happy.")]
 Location = Annotated[str | None, Field(max_length=LOCATION_MAX_LENGTH, description="Where it was written.")]
 TagName = Annotated[str, Field(min_length=1, max_length=TAG_NAME_MAX_LENGTH, description="The tag's name.")]
-READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
-DESTRUCTIVE = ToolAnnotations(destructiveHint=True, idempotentHint=True, openWorldHint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
 # tools --------------------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def get_entry(entry_id: EntryId) -> Entry:
     return _entry(_call(services.get_entry, entry_id))
 
 
-@server.tool(title="Write a journal entry", annotations=ToolAnnotations(openWorldHint=False))
+@server.tool(title="Write a journal entry", annotations=ToolAnnotations(open_world_hint=False))
 @requires_scopes(ENTRIES_WRITE)
 def create_entry(
     title: Title,
@@ -178,7 +178,7 @@ def create_entry(
     return _entry(entry)
 
 
-@server.tool(title="Change a journal entry", annotations=ToolAnnotations(idempotentHint=True, openWorldHint=False))
+@server.tool(title="Change a journal entry", annotations=ToolAnnotations(idempotent_hint=True, open_world_hint=False))
 @requires_scopes(ENTRIES_WRITE)
 def update_entry(
     entry_id: EntryId,
@@ -221,7 +221,7 @@ def get_tag(tag_id: TagId) -> Tag:
     return Tag.model_validate(services.tag_data(_call(services.get_tag, tag_id)))
 
 
-@server.tool(title="Create a tag", annotations=ToolAnnotations(openWorldHint=False))
+@server.tool(title="Create a tag", annotations=ToolAnnotations(open_world_hint=False))
 @requires_scopes(TAGS_WRITE)
 def create_tag(
     name: TagName,
@@ -231,7 +231,7 @@ def create_tag(
     return Tag.model_validate(services.tag_data(_call(services.create_tag, name=name, description=description)))
 
 
-@server.tool(title="Change a tag", annotations=ToolAnnotations(idempotentHint=True, openWorldHint=False))
+@server.tool(title="Change a tag", annotations=ToolAnnotations(idempotent_hint=True, open_world_hint=False))
 @requires_scopes(TAGS_WRITE)
 def update_tag(tag_id: TagId, name: TagName | None = None, description: str | None = None) -> Tag:
     """Rename a tag or change its description."""
@@ -247,7 +247,7 @@ def delete_tag(tag_id: TagId) -> Deleted:
     return Deleted(id=tag.pk, message=f"Deleted the tag {tag.name!r}.")
 
 
-@server.tool(title="Tag an entry", annotations=ToolAnnotations(idempotentHint=True, openWorldHint=False))
+@server.tool(title="Tag an entry", annotations=ToolAnnotations(idempotent_hint=True, open_world_hint=False))
 @requires_scopes(TAGS_WRITE, ENTRIES_WRITE)
 def add_tag_to_entry(entry_id: EntryId, tag_id: TagId) -> Entry:
     """Put one of your tags on one of your entries (nothing changes if it is already there)."""

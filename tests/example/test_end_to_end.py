@@ -312,8 +312,8 @@ def test_a_registration_token_is_refused(server):
     assert response.status_code == 401
 
 
-def _admin_deactivate(server: ExampleServer, scope_name: str) -> None:
-    """Sign in to the admin as admin/admin and run the bulk action "deactivate" on one scope."""
+def _admin_action(server: ExampleServer, scope_name: str, action: str) -> None:
+    """Sign in to the admin as admin/admin and run a bulk action ("deactivate", "activate") on one scope."""
     with httpx.Client(base_url=server.base_url, timeout=30) as admin:
         login = admin.get("/admin/login/")
         form = parse_forms(login.text)["login-form"]
@@ -329,7 +329,7 @@ def _admin_deactivate(server: ExampleServer, scope_name: str) -> None:
         done = admin.post(
             "/admin/mcp_scopes/scope/",
             params={"q": scope_name},
-            data={**form["fields"], "action": "deactivate", "index": "0", "select_across": "0"},
+            data={**form["fields"], "action": action, "index": "0", "select_across": "0"},
         )
         assert done.status_code == 302, done.text
 
@@ -345,7 +345,17 @@ def test_deactivating_a_scope_in_the_admin_stops_a_token_that_holds_it(server):
     assert "entries:write" in session.storage.tokens.scope.split()
     token_before = session.storage.tokens.access_token
 
-    _admin_deactivate(server, "entries:write")
+    _admin_action(server, "entries:write", "deactivate")
+    try:
+        _check_the_token_no_longer_writes(server, session, token_before)
+    finally:
+        _admin_action(server, "entries:write", "activate")  # the module's other tests need it
+
+
+def _check_the_token_no_longer_writes(server: ExampleServer, session: Session, token_before: str) -> None:
+    async def write(title: str) -> Any:
+        async with session.connect() as client:
+            return await client.call_tool("create_entry", {"title": title, "content": "x"})
 
     # The same token, which holds entries:write, no longer gets create_entry to run: the 403
     # challenge comes back, and stepping up fails because the scope is no longer issued either.
