@@ -143,6 +143,7 @@ OAUTH2_PROVIDER = {
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS": 7 * 24 * 3600,
     "CIMD_ENABLED": True,
+    "CIMD_METADATA_FETCHER": "example_project.oauth.cimd.PolicyCheckedFetcher",
 }
 
 JOURNAL_DCR = {

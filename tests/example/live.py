@@ -11,6 +11,7 @@ login page (with its CSRF token) and approves (or denies) on the real consent pa
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -77,7 +78,8 @@ class ExampleServer:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            DJANGO_SETTINGS_MODULE="example_project.settings",
+            DJANGO_SETTINGS_MODULE="tests.example.live_settings",
+            CIMD_DOCUMENTS_DIR=str(self._workdir / "cimd"),
             PYTHONPATH=str(ROOT),
             CACHE_KEY_PREFIX=f"example-live-{secrets.token_hex(6)}",
             DJANGO_DEBUG="0",
@@ -129,6 +131,14 @@ class ExampleServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def publish_client_document(self, client_id: str, document: dict) -> None:
+        """Serve a Client ID Metadata Document for ``client_id`` (see tests/example/live_settings.py)."""
+        from tests.example.cimd_fetcher import document_path
+
+        directory = self._workdir / "cimd"
+        directory.mkdir(exist_ok=True)
+        document_path(directory, client_id).write_text(json.dumps(document))
 
     def log(self) -> str:
         return self._log.read_text(errors="replace") if self._log.exists() else ""

@@ -548,3 +548,51 @@ def test_browser_clients_may_call_the_machine_endpoints(server, path):
 def test_the_authorization_and_login_pages_get_no_cors(server):
     response = httpx.get(f"{server.base_url}/accounts/login/", headers={"Origin": "http://localhost:6274"})
     assert "access-control-allow-origin" not in response.headers
+
+
+# Client ID Metadata Documents -----------------------------------------------------------------------------
+def _cimd_document(url: str, **overrides) -> dict:
+    return {
+        "client_id": url,
+        "client_name": "Metadata-document client",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        **overrides,
+    }
+
+
+def test_a_client_identified_by_its_metadata_document(server, metadata, browser):
+    client_id = "https://client.example/oauth/journal-client.json"
+    server.publish_client_document(client_id, _cimd_document(client_id))
+    oauth_client = OAuthClient(server, metadata, client_id=client_id)
+    code = oauth_client.code_for(browser)
+    consent = next(page for page in browser.pages if "consent-form" in page.text)
+    assert "Metadata-document client" in consent.text
+    token = oauth_client.token(code)
+    assert token.status_code == 200, token.text
+    assert token.json()["scope"] == "user:read entries:read tags:read"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"redirect_uris": ["http://evil.example/cb"]},
+        {"redirect_uris": [REDIRECT_URI + "#frag"]},
+        {"token_endpoint_auth_method": "client_secret_basic"},
+        {"grant_types": ["client_credentials"]},
+        {"client_id": "https://someone-else.example/client.json"},
+    ],
+)
+def test_a_metadata_document_breaking_the_rules_makes_an_unknown_client(server, metadata, overrides):
+    client_id = f"https://client.example/bad-{secrets.token_hex(4)}.json"
+    server.publish_client_document(client_id, _cimd_document(client_id, **overrides))
+    anonymous = Browser()
+    try:
+        response = anonymous.authorize(OAuthClient(server, metadata, client_id=client_id).authorization_url())
+    finally:
+        anonymous.close()
+    assert response.status_code == 400
+    assert 'id="oauth-error"' in response.text
+    assert "location" not in response.headers
