@@ -97,13 +97,14 @@ class Session:
         )
 
     @asynccontextmanager
-    async def connect(self, mode: str = "auto") -> AsyncIterator[Client]:
+    async def connect(self, mode: str = "auto", client_metadata_url: str | None = None) -> AsyncIterator[Client]:
         self.provider = OAuthClientProvider(
             self.server.mcp_url,
             OAuthClientMetadata(client_name="End-to-end test", redirect_uris=[CALLBACK]),
             self.storage,
             redirect_handler=self._redirect_handler,
             callback_handler=self._callback_handler,
+            client_metadata_url=client_metadata_url,
         )
         hooks = {"response": [self._record]}
         async with httpx2.AsyncClient(auth=self.provider, event_hooks=hooks, timeout=30) as http:
@@ -457,3 +458,27 @@ def test_every_tool_with_schemas_and_bad_input(server):
         assert result.is_error, key
         assert text in result.content[0].text, (key, result.content[0].text)
     assert seen["deleted"]["deleted"] is True and seen["deleted_tag"]["deleted"] is True
+
+
+def test_a_client_with_a_metadata_document_needs_no_registration(server):
+    url = "https://client.example/mcp/journal-e2e.json"
+    server.publish_client_document(
+        url,
+        {
+            "client_id": url,
+            "client_name": "Metadata-document client",
+            "redirect_uris": [CALLBACK],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+    )
+    session = Session(server, Browser("demo", "demo"))
+
+    async def scenario() -> dict[str, Any]:
+        async with session.connect(client_metadata_url=url) as client:
+            return structured(await client.call_tool("whoami", {}))
+
+    assert run(scenario())["username"] == "demo"
+    assert session.statuses("/o/register/") == []
+    assert parse_qs(urlsplit(session.authorization_urls[0]).query)["client_id"] == [url]
