@@ -4,12 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
+TOX_ARGS ?=
 
 .PHONY: run test lint typecheck migrations-check bench tox clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed: make PYTHON=/path/to/python3.1x ...")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip || { rm -rf $(VENV); exit 1; }
 
 $(VENV)/.example-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[example]'
@@ -27,7 +29,9 @@ run: $(VENV)/.example-installed
 
 ## test: run the whole test suite (SQLite unless DATABASE_URL is set)
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
+	@$(BIN)/python -m pytest $(PYTEST_ARGS) || { rc=$$?; \
+	  [ $$rc -ne 5 ] || echo "make test: pytest collected no tests (exit 5); nothing was tested" >&2; exit $$rc; }
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -43,8 +47,14 @@ migrations-check: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run.py
 
+# tox looks for python3.10 ... python3.13 on PATH; pyenv's installed versions are added when present.
+PYENV_BINS := $(wildcard $(HOME)/.pyenv/versions/3.1[0-3].*/bin)
+empty :=
+space := $(empty) $(empty)
+
+## tox: the supported Python x Django matrix (TOX_ARGS="-e py310-django42" for one env)
 tox: $(VENV)/.dev-installed
-	$(BIN)/tox
+	PATH="$(subst $(space),:,$(strip $(PYENV_BINS))):$$PATH" $(BIN)/tox $(TOX_ARGS)
 
 clean:
 	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache example_project/db.sqlite3

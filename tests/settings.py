@@ -54,7 +54,9 @@ _default_db = "sqlite:///" + os.path.join(os.path.dirname(__file__), "test.sqlit
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", _default_db))}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file (not :memory:) so that live server processes started by the tests share it.
-    DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.path.dirname(__file__), "test-db.sqlite3")}
+    # TEST_SQLITE_PATH moves it, so runs sharing this checkout (tox envs) never share one file.
+    _test_sqlite = os.environ.get("TEST_SQLITE_PATH") or os.path.join(os.path.dirname(__file__), "test-db.sqlite3")
+    DATABASES["default"]["TEST"] = {"NAME": _test_sqlite}
 
 if os.environ.get("REDIS_URL"):
     CACHES = {
