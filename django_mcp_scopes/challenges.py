@@ -15,9 +15,10 @@ header with regular expressions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
+from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from oauth2_provider.www_authenticate import _quote
 
@@ -26,19 +27,60 @@ from django_mcp_scopes.registry import scope_registry
 from django_mcp_scopes.requirements import ScopeRequirement
 from django_mcp_scopes.resources import metadata_url
 
-_PARAM_LIKE = re.compile(r"\b(scope|resource_metadata|error)\s*=", re.IGNORECASE)
-
 
 def _clean_description(text: str) -> str:
-    """A description safe for regex-based header parsers: printable ASCII, no ``name=`` look-alikes."""
-    text = "".join(ch if 0x20 <= ord(ch) < 0x7F else " " for ch in text)
-    text = _PARAM_LIKE.sub(lambda match: match.group(1) + " ", text)
+    """A description safe for regex-based header parsers.
+
+    Printable ASCII only; no double quote or backslash (a regex such as ``"([^"]+)"`` stops at
+    the first quote, escaped or not) and no ``=`` (so nothing in it reads as ``scope=...``).
+    """
+    text = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\=' else " " for ch in text)
     return " ".join(text.split())[:300]
 
 
 def bearer_challenge(params: Iterable[tuple[str, str | None]]) -> str:
     rendered = [f'{key}="{_quote(value)}"' for key, value in params if value is not None]
     return "Bearer " + ", ".join(rendered) if rendered else "Bearer"
+
+
+def _baseline() -> str | None:
+    try:
+        return " ".join(scope_registry.baseline()) or None
+    except DatabaseError:
+        # The scope table cannot be read: still answer 401, without a scope hint.
+        return None
+
+
+_MISSING_TOKEN_DESCRIPTION = "This resource needs a bearer access token in the Authorization header."
+_INSUFFICIENT_DESCRIPTION = (
+    "The access token does not grant what this operation needs; ask for the scopes named in the challenge."
+)
+
+
+def unauthorized_challenge(
+    request: HttpRequest,
+    *,
+    error: str | None = None,
+    description: str | None = None,
+    resource_path: str | None = None,
+) -> str:
+    """The ``WWW-Authenticate`` value of a 401: ``resource_metadata``, baseline ``scope``, error."""
+    clean = _clean_description(description) if description and error else None
+    return bearer_challenge(
+        [
+            ("error", error),
+            ("error_description", clean),
+            ("resource_metadata", metadata_url(request, resource_path)),
+            ("scope", _baseline()),
+        ]
+    )
+
+
+def unauthorized_body(error: str | None = None, description: str | None = None) -> dict[str, Any]:
+    return {
+        "error": error or "unauthorized",
+        "error_description": (_clean_description(description) if description else "") or _MISSING_TOKEN_DESCRIPTION,
+    }
 
 
 def unauthorized_response(
@@ -49,25 +91,43 @@ def unauthorized_response(
     resource_path: str | None = None,
     status: int = 401,
 ) -> JsonResponse:
-    """401 (or 400 for ``invalid_request``) with ``resource_metadata`` and the baseline ``scope``."""
-    baseline = " ".join(scope_registry.baseline()) or None
-    clean = _clean_description(description) if description else None
-    header = bearer_challenge(
-        [
-            ("error", error),
-            ("error_description", clean if error else None),
-            ("resource_metadata", metadata_url(request, resource_path)),
-            ("scope", baseline),
-        ]
+    """401 with ``resource_metadata`` and the baseline ``scope``."""
+    response = JsonResponse(unauthorized_body(error, description), status=status)
+    response["WWW-Authenticate"] = unauthorized_challenge(
+        request, error=error, description=description, resource_path=resource_path
     )
-    body: dict[str, object] = {
-        "error": error or "unauthorized",
-        "error_description": clean or "This resource needs a bearer access token in the Authorization header.",
-    }
-    response = JsonResponse(body, status=status)
-    response["WWW-Authenticate"] = header
     response["Cache-Control"] = "no-store"
     return response
+
+
+def insufficient_scope_challenge(
+    request: HttpRequest,
+    requirement: ScopeRequirement,
+    *,
+    effective: Iterable[str] = (),
+    description: str | None = None,
+    resource_path: str | None = None,
+) -> str:
+    """The ``WWW-Authenticate`` value of a 403 naming every scope the operation needs."""
+    return bearer_challenge(
+        [
+            ("error", "insufficient_scope"),
+            ("scope", " ".join(requirement.challenge_scopes(frozenset(effective)))),
+            ("resource_metadata", metadata_url(request, resource_path)),
+            ("error_description", _clean_description(description or _INSUFFICIENT_DESCRIPTION)),
+        ]
+    )
+
+
+def insufficient_scope_body(
+    requirement: ScopeRequirement, *, effective: Iterable[str] = (), description: str | None = None
+) -> dict[str, Any]:
+    return {
+        "error": "insufficient_scope",
+        "error_description": _clean_description(description or _INSUFFICIENT_DESCRIPTION),
+        "required_scopes": requirement.challenge_scopes(frozenset(effective)),
+        "alternatives": requirement.describe(),
+    }
 
 
 def insufficient_scope_response(
@@ -80,27 +140,12 @@ def insufficient_scope_response(
 ) -> JsonResponse:
     """403 ``insufficient_scope`` naming every scope the operation needs, in one challenge."""
     effective = frozenset(effective)
-    needed = requirement.challenge_scopes(effective)
-    clean = _clean_description(
-        description
-        or "The access token does not grant what this operation needs; ask for the scopes named in the challenge."
+    response = JsonResponse(
+        insufficient_scope_body(requirement, effective=effective, description=description), status=403
     )
-    header = bearer_challenge(
-        [
-            ("error", "insufficient_scope"),
-            ("scope", " ".join(needed)),
-            ("resource_metadata", metadata_url(request, resource_path)),
-            ("error_description", clean),
-        ]
+    response["WWW-Authenticate"] = insufficient_scope_challenge(
+        request, requirement, effective=effective, description=description, resource_path=resource_path
     )
-    body = {
-        "error": "insufficient_scope",
-        "error_description": clean,
-        "required_scopes": needed,
-        "alternatives": requirement.describe(),
-    }
-    response = JsonResponse(body, status=403)
-    response["WWW-Authenticate"] = header
     response["Cache-Control"] = "no-store"
     return response
 

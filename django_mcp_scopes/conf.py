@@ -46,10 +46,18 @@ DEFAULTS: dict[str, Any] = {
     # Cache-Control max-age (seconds) of the protected-resource metadata.
     "METADATA_MAX_AGE": 60,
     # Token validation.
+    # How long (seconds) a validated token's principal stays in the shared cache (never past the
+    # token's expiry). Revocation and deletion through django-oauth-toolkit drop it at once.
     "TOKEN_CACHE_SECONDS": 30,
+    # How long (seconds) each process keeps a principal in memory in front of the shared cache.
+    # A token revoked in another process is refused here at the latest after this long. 0: off.
+    "TOKEN_LOCAL_CACHE_SECONDS": 0.5,
+    # Accept tokens bound to no resource (RFC 8707). Off by default; a deploy check warns when on.
     "ALLOW_TOKENS_WITHOUT_RESOURCE": False,
     "INTROSPECTION_TIMEOUT_SECONDS": 5.0,
     "INTROSPECTION_CACHE_SECONDS": 30,
+    # When set, an introspection response must carry exactly this "iss".
+    "INTROSPECTION_ISSUER": None,
     "SERVICE_UNAVAILABLE_RETRY_AFTER": 5,
     # MCP endpoint.
     "LIST_ALL_OPERATIONS": False,
@@ -228,6 +236,14 @@ class MCPScopesSettings:
         return self._number("TOKEN_CACHE_SECONDS")
 
     @property
+    def TOKEN_LOCAL_CACHE_SECONDS(self) -> float:
+        return self._number("TOKEN_LOCAL_CACHE_SECONDS")
+
+    @property
+    def INTROSPECTION_ISSUER(self) -> str | None:
+        return self._optional_url("INTROSPECTION_ISSUER")
+
+    @property
     def ALLOW_TOKENS_WITHOUT_RESOURCE(self) -> bool:
         return self._bool("ALLOW_TOKENS_WITHOUT_RESOURCE")
 
@@ -277,5 +293,7 @@ mcp_scopes_settings = MCPScopesSettings()
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in (SETTINGS_NAME, "CACHES"):
         from django_mcp_scopes.registry import scope_registry
+        from django_mcp_scopes.token_cache import token_cache
 
         scope_registry.reset_local()
+        token_cache.clear_local()

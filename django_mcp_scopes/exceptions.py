@@ -14,19 +14,25 @@ class TokenError(MCPScopesError):
 
     error: str | None = "invalid_token"
     status = 401
+    # Short machine-readable cause for signals and logs ("expired", "wrong_resource", ...).
+    default_reason = "invalid_token"
 
-    def __init__(self, description: str = "The access token is invalid.") -> None:
+    def __init__(self, description: str = "The access token is invalid.", *, reason: str | None = None) -> None:
         super().__init__(description)
         self.description = description
+        self.reason = reason or self.default_reason
 
 
 class MissingToken(TokenError):
     """No credentials at all: a bare challenge, no ``error``."""
 
     error = None
+    default_reason = "missing_token"
 
-    def __init__(self, description: str = "This resource needs a bearer access token.") -> None:
-        super().__init__(description)
+    def __init__(
+        self, description: str = "This resource needs a bearer access token.", *, reason: str | None = None
+    ) -> None:
+        super().__init__(description, reason=reason)
 
 
 class InvalidToken(TokenError):
@@ -38,6 +44,7 @@ class InvalidRequest(TokenError):
 
     error = "invalid_request"
     status = 401
+    default_reason = "malformed_request"
 
 
 class InsufficientScope(MCPScopesError):

@@ -28,3 +28,7 @@ def _implications_changed(*, instance: Any, action: str, reverse: bool, pk_set: 
             instance.check_implications(Scope.objects.filter(pk__in=pk_set))
     elif action.startswith("post_"):
         scope_registry.invalidate()
+
+
+# Token-cache invalidation on django-oauth-toolkit's AccessToken changes, and its deploy check.
+from django_mcp_scopes import token_cache as _token_cache  # noqa: E402, F401

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from django.core.signals import setting_changed
 from django.http import Http404, HttpRequest
 from django.urls import resolve
 
@@ -18,6 +20,12 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def canonicalize_resource(uri: str) -> str:
+    """See ``_canonicalize``; memoized (a pure function called on every request)."""
+    return _canonicalize(uri)
+
+
+@functools.lru_cache(maxsize=2048)
+def _canonicalize(uri: str) -> str:
     """The canonical form of a resource URI used for comparisons.
 
     Scheme and host are case-insensitive, a default port is dropped, a trailing slash on the path
@@ -40,6 +48,20 @@ def canonicalize_resource(uri: str) -> str:
     return urlunsplit((scheme, netloc, path, parts.query, ""))
 
 
+def canonicalize_all(values: Any) -> list[str]:
+    """Canonical forms of a token's resource binding (a string or a list); a value that is not an
+    absolute http(s) URI becomes ``""``, which no endpoint ever equals."""
+    if isinstance(values, str):
+        values = [values]
+    result = []
+    for value in values or ():
+        try:
+            result.append(canonicalize_resource(value))
+        except (ValueError, TypeError, AttributeError):
+            result.append("")
+    return result
+
+
 def same_resource(a: str, b: str) -> bool:
     """Whether two resource URIs name the same resource (exact match after canonicalisation)."""
     try:
@@ -54,10 +76,55 @@ def public_origin(request: HttpRequest) -> str:
     ``MCP_SCOPES["BASE_URL"]`` when set; otherwise from the request, which honours
     ``SECURE_PROXY_SSL_HEADER`` and ``USE_X_FORWARDED_HOST`` when Django is configured for a proxy.
     """
-    configured = mcp_scopes_settings.BASE_URL
+    configured = _base_url()
     if configured:
         return configured
-    return f"{request.scheme}://{request.get_host()}"
+    scheme = request.scheme
+    meta = request.META
+    # get_host() validates against ALLOWED_HOSTS on every call (a few microseconds, paid on every
+    # authenticated request); its result depends only on these values and on settings, so the
+    # validated answers are remembered (bounded; cleared on any settings change).
+    key = (
+        scheme,
+        meta.get("HTTP_HOST"),
+        meta.get("HTTP_X_FORWARDED_HOST"),
+        meta.get("HTTP_X_FORWARDED_PORT"),
+        meta.get("SERVER_NAME"),
+        meta.get("SERVER_PORT"),
+    )
+    origin = _origins.get(key)
+    if origin is None:
+        origin = f"{scheme}://{request.get_host()}"  # raises DisallowedHost: nothing remembered
+        if len(_origins) >= _MAX_ORIGINS:
+            _origins.clear()
+        _origins[key] = origin
+    return origin
+
+
+_MAX_ORIGINS = 256
+_origins: dict[tuple[str | None, ...], str] = {}
+
+
+_UNSET: Any = object()
+_base_url_cache: Any = _UNSET
+
+
+def _base_url() -> str | None:
+    # Read once: settings parsing on every request showed up in the authentication benchmark.
+    global _base_url_cache
+    if _base_url_cache is _UNSET:
+        _base_url_cache = mcp_scopes_settings.BASE_URL
+    return _base_url_cache
+
+
+def _reset_base_url(*, setting: str, **kwargs: Any) -> None:
+    global _base_url_cache
+    _origins.clear()  # ALLOWED_HOSTS, USE_X_FORWARDED_*, SECURE_PROXY_SSL_HEADER, ...
+    if setting == "MCP_SCOPES":
+        _base_url_cache = _UNSET
+
+
+setting_changed.connect(_reset_base_url, dispatch_uid="mcp_scopes_resources_base_url")
 
 
 def resource_path(request: HttpRequest, path: str | None = None) -> str:

@@ -136,7 +136,7 @@ OAUTH2_PROVIDER = {
     "ALLOW_LOCALHOST_LOOPBACK": True,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
     # A token is accepted only at the exact resource it was issued for, not at URLs below it.
-    "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR": "example_project.oauth.resources.resource_matches_exactly",
+    "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR": "django_mcp_scopes.authentication.exact_resource_validator",
     # Anonymous registration of public clients (policy and limits: example_project/oauth/registration.py),
     # and Client ID Metadata Documents.
     "DCR_ENABLED": True,

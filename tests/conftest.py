@@ -3,6 +3,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
 from django_mcp_scopes.registry import scope_registry
+from django_mcp_scopes.token_cache import token_cache
 
 
 def clear_cache(cache):
@@ -20,9 +21,11 @@ def clear_cache(cache):
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    """Every test starts with an empty cache and no in-process scope snapshot."""
+    """Every test starts with an empty cache, no in-process scope snapshot and no in-process tokens."""
     for cache in caches.all():
         clear_cache(cache)
     scope_registry.reset_local()
+    token_cache.clear_local()
     yield
     scope_registry.reset_local()
+    token_cache.clear_local()

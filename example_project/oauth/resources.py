@@ -46,13 +46,3 @@ def unserved(resources: Iterable[str], request: HttpRequest) -> list[str]:
     """The requested resources this project does not serve (malformed ones included)."""
     served = served_resources(request)
     return [uri for uri in resources if not (_well_formed(uri) and any(same_resource(uri, s) for s in served))]
-
-
-def resource_matches_exactly(request_uri: str, audiences: list[str]) -> bool:
-    """``RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR``: the token must name exactly this endpoint.
-
-    django-oauth-toolkit's default is a URL-prefix match (a token for ``http://host`` would open
-    ``http://host/mcp``); here a request is allowed only when its canonical URI equals one of the
-    token's resources.
-    """
-    return any(same_resource(request_uri, audience) for audience in audiences)

@@ -1,0 +1,140 @@
+"""Token introspection (RFC 7662) at a remote authorization server, with a timeout and a bounded cache.
+
+Enabled when ``OAUTH2_PROVIDER["RESOURCE_SERVER_INTROSPECTION_URL"]`` is set, with the same
+credentials django-oauth-toolkit uses (``RESOURCE_SERVER_AUTH_TOKEN`` as a Bearer token, or
+``RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`` as HTTP Basic). It replaces django-oauth-toolkit's
+own introspection client, which has no timeout, keeps results for ten hours in the AccessToken
+table, and cannot tell "inactive" from "unreachable". Here:
+
+- the call times out after ``MCP_SCOPES["INTROSPECTION_TIMEOUT_SECONDS"]``; a network error, a
+  timeout, a non-200 answer or a body that is not a JSON object raise ``AuthServiceUnavailable``
+  (503, fail closed);
+- ``active`` must be ``true``; ``exp`` (if sent) in the future; ``iss`` equal to
+  ``MCP_SCOPES["INTROSPECTION_ISSUER"]`` when that is set; ``client_id`` a string when sent;
+  ``token_type`` (if sent) an access token; ``aud`` a string or a list of strings (it is the
+  resource binding checked by the caller);
+- answers are cached in ``MCP_SCOPES["CACHE_ALIAS"]`` under sha256(token) for at most
+  ``INTROSPECTION_CACHE_SECONDS`` and never past ``exp``; an inactive answer is cached as well,
+  so a flood of dead tokens does not become a flood of introspection calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import requests
+from oauth2_provider.settings import oauth2_settings
+
+from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.exceptions import AuthServiceUnavailable, InvalidToken
+from django_mcp_scopes.resources import canonicalize_all
+from django_mcp_scopes.token_cache import REVOKED, token_cache
+
+_NAMESPACE = "introspection"
+_ACCESS_TOKEN_TYPES = {"bearer", "access_token", "dpop"}
+
+
+def is_enabled() -> bool:
+    return bool(oauth2_settings.RESOURCE_SERVER_INTROSPECTION_URL)
+
+
+def _headers() -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    token = oauth2_settings.RESOURCE_SERVER_AUTH_TOKEN
+    credentials = oauth2_settings.RESOURCE_SERVER_INTROSPECTION_CREDENTIALS
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif credentials:
+        client_id, client_secret = credentials
+        pair = f"{client_id}:{client_secret}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    return headers
+
+
+def _call(token: str) -> dict[str, Any]:
+    url = oauth2_settings.RESOURCE_SERVER_INTROSPECTION_URL
+    try:
+        response = requests.post(
+            url,
+            data={"token": token, "token_type_hint": "access_token"},
+            headers=_headers(),
+            timeout=mcp_scopes_settings.INTROSPECTION_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        raise AuthServiceUnavailable() from exc
+    if response.status_code != 200:
+        raise AuthServiceUnavailable() from RuntimeError(f"introspection answered HTTP {response.status_code}")
+    try:
+        content = response.json()
+    except ValueError as exc:
+        raise AuthServiceUnavailable() from exc
+    if not isinstance(content, dict):
+        raise AuthServiceUnavailable() from RuntimeError("introspection answer is not a JSON object")
+    return content
+
+
+def _inactive(checksum: str, description: str, reason: str) -> InvalidToken:
+    token_cache.put(checksum, REVOKED, mcp_scopes_settings.INTROSPECTION_CACHE_SECONDS, namespace=_NAMESPACE)
+    return InvalidToken(description, reason=reason)
+
+
+def _audiences(aud: Any) -> list[str] | None:
+    if aud is None:
+        return []
+    if isinstance(aud, str):
+        return [aud]
+    if isinstance(aud, list) and all(isinstance(entry, str) for entry in aud):
+        return aud
+    return None
+
+
+def facts(token: str, checksum: str) -> dict[str, Any]:
+    """What the introspection endpoint says about ``token`` (cached); raises on refusal."""
+    cached = token_cache.get(checksum, namespace=_NAMESPACE)
+    if cached == REVOKED:
+        raise InvalidToken("The access token is not active.", reason="inactive")
+    if cached is not None:
+        return cached  # read-only: shared with this process's local cache
+
+    content = _call(token)
+    if content.get("active") is not True:
+        raise _inactive(checksum, "The access token is not active.", "inactive")
+    now = time.time()
+    exp = content.get("exp")
+    if exp is not None and (not isinstance(exp, (int, float)) or isinstance(exp, bool)):
+        raise _inactive(checksum, "The introspection answer has a malformed exp.", "malformed_introspection")
+    if exp is not None and exp <= now:
+        raise _inactive(checksum, "The access token has expired.", "expired")
+    issuer = mcp_scopes_settings.INTROSPECTION_ISSUER
+    if issuer is not None and str(content.get("iss", "")).rstrip("/") != issuer:
+        raise _inactive(checksum, "The access token was issued by another authorization server.", "wrong_issuer")
+    client_id = content.get("client_id")
+    if client_id is not None and not isinstance(client_id, str):
+        raise _inactive(checksum, "The introspection answer has a malformed client_id.", "malformed_introspection")
+    token_type = content.get("token_type")
+    if token_type is not None and str(token_type).lower() not in _ACCESS_TOKEN_TYPES:
+        raise _inactive(checksum, "Only access tokens are accepted.", "wrong_token_type")
+    audiences = _audiences(content.get("aud"))
+    if audiences is None:
+        raise _inactive(checksum, "The introspection answer has a malformed aud.", "malformed_introspection")
+    scope = content.get("scope")
+    username = content.get("username")
+    result = {
+        "source": "introspection",
+        "user_id": None,
+        "username": username if isinstance(username, str) and username else None,
+        "application_id": None,
+        "client_id": client_id,
+        "scopes": scope.split() if isinstance(scope, str) else [],
+        "expires": float(exp) if exp is not None else None,
+        "resources": canonicalize_all(audiences),
+        "token_id": str(content.get("jti") or ""),
+    }
+    seconds = mcp_scopes_settings.INTROSPECTION_CACHE_SECONDS
+    if exp is not None:
+        seconds = min(seconds, exp - now)
+    token_cache.put(checksum, result, seconds, namespace=_NAMESPACE)
+    return result

@@ -1,0 +1,73 @@
+"""Signals and security log lines for refused requests.
+
+- ``token_rejected(sender, reason, error, request, token_hash)``: a request's credentials were
+  refused (malformed header, unknown/expired/revoked token, wrong audience, ...). ``reason`` is a
+  short machine-readable code, ``error`` the OAuth error (``invalid_token``/``invalid_request``).
+- ``scope_denied(sender, required_scopes, principal, request)``: a valid token lacked the scopes an
+  operation needs; ``required_scopes`` are the scopes named in the challenge.
+
+Both are also written to the ``django_mcp_scopes.security`` logger (WARNING) as one line of
+``key=value`` pairs. A token never appears; at most the first 12 hex digits of its sha256.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.dispatch import Signal
+
+token_rejected = Signal()
+scope_denied = Signal()
+
+security_logger = logging.getLogger("django_mcp_scopes.security")
+
+TOKEN_HASH_PREFIX = 12
+
+
+def _client_address(request: Any) -> str:
+    meta = getattr(request, "META", None) or {}
+    return str(meta.get("REMOTE_ADDR", "-"))
+
+
+def _path(request: Any) -> str:
+    return str(getattr(request, "path", "-"))
+
+
+def report_token_rejected(request: Any, *, reason: str, error: str | None, token_hash: str | None) -> None:
+    short_hash = token_hash[:TOKEN_HASH_PREFIX] if token_hash else "-"
+    security_logger.warning(
+        "mcp_token_rejected reason=%s error=%s path=%s remote=%s token_sha256=%s",
+        reason,
+        error or "-",
+        _path(request),
+        _client_address(request),
+        short_hash,
+    )
+    token_rejected.send(sender=None, reason=reason, error=error, request=request, token_hash=short_hash)
+
+
+def report_scope_denied(request: Any, *, principal: Any, required_scopes: Iterable[str]) -> None:
+    required = sorted(required_scopes)
+    granted = sorted(getattr(principal, "granted_scopes", ()) or ())
+    security_logger.warning(
+        "mcp_scope_denied path=%s remote=%s client_id=%s user_id=%s token_id=%s required=%s granted=%s",
+        _path(request),
+        _client_address(request),
+        getattr(principal, "client_id", None) or "-",
+        _user_id(principal),
+        getattr(principal, "token_id", None) or "-",
+        ",".join(required) or "-",
+        ",".join(granted) or "-",
+    )
+    scope_denied.send(sender=None, required_scopes=required, principal=principal, request=request)
+
+
+def report_service_unavailable(request: Any, *, reason: str) -> None:
+    security_logger.error("mcp_auth_unavailable reason=%s path=%s", reason, _path(request))
+
+
+def _user_id(principal: Any) -> str:
+    user_id = getattr(principal, "extra", {}).get("user_id")
+    return str(user_id) if user_id is not None else "-"

@@ -1,0 +1,195 @@
+"""The validated-token cache: what a token proved, kept briefly, dropped the moment it is revoked.
+
+Two levels:
+
+- the shared cache (``MCP_SCOPES["CACHE_ALIAS"]``) holds plain data (ids, scope names, expiry,
+  resource binding; never model instances, never the token) under ``sha256(token)``, for the
+  earlier of the token's expiry and ``TOKEN_CACHE_SECONDS``;
+- each process keeps a small in-memory copy in front of it for ``TOKEN_LOCAL_CACHE_SECONDS``
+  (a bounded LRU), which saves a cache round trip on every request.
+
+When django-oauth-toolkit deletes an access token (revocation endpoint, admin action, refresh-token
+rotation, ``cleartokens``) or saves a changed one, the shared entry is dropped and, once the
+transaction commits, replaced by a short-lived tombstone so a racing request cannot put it back.
+The process that made the change forgets its local copy at once; other processes refuse the token
+at the latest ``TOKEN_LOCAL_CACHE_SECONDS`` later. A bulk ``QuerySet.update()`` sends no signal and
+is seen only when the entry expires (``TOKEN_CACHE_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from django.core import checks
+from django.core.cache import caches
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from oauth2_provider.settings import oauth2_settings
+
+from django_mcp_scopes.conf import mcp_scopes_settings
+
+# Marker stored for a token known to be unusable (revoked, deleted, inactive at the introspection
+# endpoint). A lookup that finds it refuses the token without asking the database.
+REVOKED = "revoked"
+_logger = logging.getLogger("django_mcp_scopes.security")
+_LOCAL_MAX_ENTRIES = 4096
+
+
+def token_checksum(token: str) -> str:
+    """sha256 hex of the token: the cache key, the same digest django-oauth-toolkit stores."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Config:
+    cache_alias: str
+    prefix: str
+    shared_seconds: float
+    local_seconds: float
+
+
+class TokenCache:
+    """Thread-safe two-level cache of validated token facts (plain dicts)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._config: _Config | None = None
+
+    @property
+    def config(self) -> _Config:
+        # Settings are read once, not on every request; setting_changed resets this.
+        config = self._config
+        if config is None:
+            config = _Config(
+                cache_alias=mcp_scopes_settings.CACHE_ALIAS,
+                prefix=mcp_scopes_settings.CACHE_KEY_PREFIX,
+                shared_seconds=mcp_scopes_settings.TOKEN_CACHE_SECONDS,
+                local_seconds=mcp_scopes_settings.TOKEN_LOCAL_CACHE_SECONDS,
+            )
+            self._config = config
+        return config
+
+    def _key(self, namespace: str, checksum: str) -> str:
+        return f"{self.config.prefix}:{namespace}:{checksum}"
+
+    def get(self, checksum: str, namespace: str = "token") -> Any:
+        """The cached facts, ``REVOKED``, or None when nothing is cached."""
+        key = self._key(namespace, checksum)
+        now = time.monotonic()
+        entry = self._local.get(key)
+        if entry is not None:
+            if entry[0] > now:
+                return entry[1]
+            with self._lock:
+                self._local.pop(key, None)
+        try:
+            value = caches[self.config.cache_alias].get(key)
+        except Exception:
+            # The shared cache is down: validate against the source of truth instead.
+            _logger.exception("mcp_token_cache_unavailable operation=get")
+            return None
+        if value is not None:
+            self._remember(key, value, now)
+        return value
+
+    def put(self, checksum: str, value: Any, seconds: float, namespace: str = "token") -> None:
+        """Cache ``value`` for ``seconds`` (already capped by the caller at the token's expiry).
+
+        ``add`` rather than ``set``: a tombstone written by a concurrent revocation wins.
+        """
+        if seconds <= 0:
+            return
+        key = self._key(namespace, checksum)
+        try:
+            caches[self.config.cache_alias].add(key, value, seconds)
+        except Exception:
+            _logger.exception("mcp_token_cache_unavailable operation=add")
+            return
+        self._remember(key, value, time.monotonic(), seconds)
+
+    def _remember(self, key: str, value: Any, now: float, seconds: float | None = None) -> None:
+        local_seconds = self.config.local_seconds
+        if seconds is not None:
+            local_seconds = min(local_seconds, seconds)
+        if local_seconds <= 0:
+            return
+        with self._lock:
+            self._local[key] = (now + local_seconds, value)
+            self._local.move_to_end(key)
+            while len(self._local) > _LOCAL_MAX_ENTRIES:
+                self._local.popitem(last=False)
+
+    def drop(self, checksum: str, *, tombstone: bool) -> None:
+        """Forget a token everywhere; with ``tombstone``, also refuse it for ``TOKEN_CACHE_SECONDS``."""
+        config = self.config
+        cache = caches[config.cache_alias]
+        for namespace in ("token", "introspection"):
+            key = self._key(namespace, checksum)
+            with self._lock:
+                self._local.pop(key, None)
+            try:
+                if tombstone and config.shared_seconds > 0:
+                    cache.set(key, REVOKED, config.shared_seconds)
+                else:
+                    cache.delete(key)
+            except Exception:
+                # Never break django-oauth-toolkit's revocation; entries expire within TOKEN_CACHE_SECONDS.
+                _logger.exception("mcp_token_cache_unavailable operation=drop")
+
+    def clear_local(self) -> None:
+        """Forget this process's copies and settings (tests, ``setting_changed``)."""
+        with self._lock:
+            self._local.clear()
+            self._config = None
+
+
+token_cache = TokenCache()
+
+
+def _access_token_changed(instance: Any, *, deleted: bool) -> None:
+    checksum = getattr(instance, "token_checksum", "")
+    if not checksum:
+        return
+    # Drop now (this process and the shared cache), and once the change is committed put a
+    # tombstone (deleted) or drop again (changed), so a request that read the old row in between
+    # cannot leave a stale entry behind. A rolled-back delete leaves no tombstone.
+    token_cache.drop(checksum, tombstone=False)
+    transaction.on_commit(lambda: token_cache.drop(checksum, tombstone=deleted))
+
+
+@receiver(post_delete, sender=oauth2_settings.ACCESS_TOKEN_MODEL, dispatch_uid="mcp_scopes_access_token_deleted")
+def _access_token_deleted(*, instance: Any, **kwargs: Any) -> None:
+    _access_token_changed(instance, deleted=True)
+
+
+@receiver(post_save, sender=oauth2_settings.ACCESS_TOKEN_MODEL, dispatch_uid="mcp_scopes_access_token_saved")
+def _access_token_saved(*, instance: Any, created: bool, **kwargs: Any) -> None:
+    if not created:
+        _access_token_changed(instance, deleted=False)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_tokens_without_resource(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when tokens bound to no resource (RFC 8707) are accepted."""
+    try:
+        allowed = mcp_scopes_settings.ALLOW_TOKENS_WITHOUT_RESOURCE
+    except Exception:  # a malformed value is reported by the settings check
+        return []
+    if not allowed:
+        return []
+    return [
+        checks.Warning(
+            'MCP_SCOPES["ALLOW_TOKENS_WITHOUT_RESOURCE"] is True: a token issued for any other '
+            "service of this authorization server is accepted here.",
+            hint="Have clients send the RFC 8707 resource parameter and set it to False.",
+            id="django_mcp_scopes.W101",
+        )
+    ]
