@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from django_mcp_scopes.authentication import MCPTokenAuthentication
 from django_mcp_scopes.mcp import mcp_path
 from example_project.journal.mcp import server as journal_server
-from example_project.oauth.interim import ResourceBoundOAuth2Authentication
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,5 +15,5 @@ urlpatterns = [
     # RFC 9728 protected-resource metadata for every protected endpoint.
     path("", include("django_mcp_scopes.urls")),
     # The journal's MCP endpoint (Streamable HTTP, WSGI and ASGI).
-    *mcp_path("mcp", journal_server, authentication_classes=[ResourceBoundOAuth2Authentication]),
+    *mcp_path("mcp", journal_server, authentication_classes=[MCPTokenAuthentication]),
 ]
