@@ -92,7 +92,7 @@ def start_server(name: str, db_name: str, tmp_dir: Path, extra_env: dict[str, st
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(name, port, process, log_path, env)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a slow, shared machine; not a performance assertion
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()}")
@@ -103,4 +103,4 @@ def start_server(name: str, db_name: str, tmp_dir: Path, extra_env: dict[str, st
             continue
         return server
     server.stop()
-    raise RuntimeError(f"{name} did not answer within 30 s:\n{server.log()}")
+    raise RuntimeError(f"{name} did not answer within 60 s:\n{server.log()}")

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from django_mcp_scopes import declarations
 from django_mcp_scopes.mcp import get_principal, requires_scopes
 from django_mcp_scopes.models import Scope
 from django_mcp_scopes.principal import Principal
@@ -47,6 +48,10 @@ def ensure_scopes() -> None:
         rows[name].implies.set([rows[child] for child in implies])
 
 
+def remove_scopes() -> None:
+    Scope.objects.filter(name__in=SCOPES).delete()
+
+
 class StaticTokenAuthentication(BaseAuthentication):
     """Test stand-in: ``Authorization: Bearer <one of TOKENS>``."""
 
@@ -68,6 +73,8 @@ class StaticTokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request):
         return "Bearer"
 
+
+_declared_before = set(declarations.declared_scopes())
 
 server = MCPServer("test-journal", subscriptions=False)
 
@@ -141,3 +148,9 @@ def summarize(topic: str) -> str:
 @server.prompt()
 def greet(name: str) -> str:
     return f"Hello {name}."
+
+
+# @requires_scopes declared these scopes, as in any app. The declaration registry is global and
+# other tests expect it empty: forget what importing this module added.
+for _name in set(declarations.declared_scopes()) - _declared_before:
+    declarations._forget(_name)

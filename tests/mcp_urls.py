@@ -4,6 +4,7 @@ from django_mcp_scopes.mcp import mcp_path
 from tests.mcp_app import StaticTokenAuthentication, server
 
 urlpatterns = [
+    path("", include("django_mcp_scopes.urls")),
     *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
     path(
         "strict/",

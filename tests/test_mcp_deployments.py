@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
+from tests._mcp_live import ERAS, call, live_db, mcp_client, post  # noqa: F401
 from tests._servers import start_server
-from tests.test_mcp_live import ERAS, call, live_db, mcp_client, post  # noqa: F401
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db]
 

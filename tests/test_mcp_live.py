@@ -7,48 +7,40 @@ test stand-in from ``tests.mcp_app`` (the real token validation is tested on its
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import httpx2
 import pytest
-from django.db import connection
 from mcp.client.auth.utils import (
     extract_field_from_www_auth,
     extract_resource_metadata_from_www_auth,
     extract_scope_from_www_auth,
 )
-from mcp.client.client import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from django_mcp_scopes.mcp import REQUIRED_SCOPES_META_KEY
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE
-from django_mcp_scopes.models import Scope
+from tests._mcp_live import (  # noqa: F401 (live_db is a fixture)
+    ERAS,
+    HANDSHAKE,
+    META,
+    MODERN,
+    call,
+    live_db,
+    mcp_client,
+    post,
+    run,
+    scope_count,
+)
 from tests._servers import start_server
-from tests.mcp_app import ensure_scopes
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db]
 
-MODERN = "2026-07-28"
-HANDSHAKE = "2025-11-25"
-ERAS = {"modern": "auto", "handshake": "legacy"}
-META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
-
-
-@pytest.fixture(scope="module")
-def live_db(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        ensure_scopes()
-        return connection.settings_dict["NAME"]
-
 
 @pytest.fixture(scope="module", params=["gunicorn-gthread", "uvicorn"])
-def server(request, live_db, tmp_path_factory):
+def server(request, live_db, tmp_path_factory):  # noqa: F811
     live = start_server(request.param, live_db, tmp_path_factory.mktemp("servers"))
     yield live
     live.stop()
@@ -57,30 +49,6 @@ def server(request, live_db, tmp_path_factory):
 @pytest.fixture(params=sorted(ERAS))
 def era(request):
     return request.param
-
-
-@asynccontextmanager
-async def mcp_client(url: str, token: str, era: str) -> AsyncIterator[tuple[Client, list[httpx2.Response]]]:
-    """The official client over Streamable HTTP, with every HTTP response it received."""
-    responses: list[httpx2.Response] = []
-
-    async def keep(response: httpx2.Response) -> None:
-        responses.append(response)
-
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, event_hooks={"response": [keep]}, timeout=30) as http:
-        transport = streamable_http_client(url + "/mcp", http_client=http)
-        async with Client(transport, mode=ERAS[era], cache=None) as client:
-            yield client, responses
-
-
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
-
-
-def scope_count(django_db_blocker, prefix: str = "entries") -> int:
-    with django_db_blocker.unblock():
-        return Scope.objects.filter(name__startswith=prefix).count()
 
 
 # the official client ---------------------------------------------------------------------------------
@@ -232,32 +200,6 @@ def test_tool_arguments_failing_the_schema(server, era):
 
 
 # raw HTTP: what any client may send ----------------------------------------------------------------------
-def post(server, body: Any, *, token: str | None = "t-read", era: str = "modern", **headers: str) -> httpx.Response:
-    sent = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    if era == "modern":
-        sent["MCP-Protocol-Version"] = MODERN
-        if isinstance(body, dict) and isinstance(body.get("method"), str):
-            sent["Mcp-Method"] = body["method"]
-            params = body.get("params") or {}
-            name = params.get("name", params.get("uri")) if isinstance(params, dict) else None
-            if isinstance(name, str):
-                sent["Mcp-Name"] = name
-    elif era == "handshake":
-        sent["MCP-Protocol-Version"] = HANDSHAKE
-    if token:
-        sent["Authorization"] = f"Bearer {token}"
-    sent.update({key.replace("_", "-"): value for key, value in headers.items()})
-    content = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return httpx.post(server.url + "/mcp", content=content, headers=sent, timeout=10)
-
-
-def call(name: str, arguments: dict[str, Any], era: str = "modern", request_id: int = 1) -> dict[str, Any]:
-    params: dict[str, Any] = {"name": name, "arguments": arguments}
-    if era == "modern":
-        params["_meta"] = META
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
-
-
 def rpc_error(response: httpx.Response) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/json")
     return response.json()["error"]

@@ -28,8 +28,9 @@ from weakref import WeakKeyDictionary
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 
+from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp import context
 
 logger = logging.getLogger("django_mcp_scopes.mcp")
@@ -120,6 +121,8 @@ class SDKBridge:
             stateless=True,
             # Host is checked by Django (ALLOWED_HOSTS) and Origin by the view before we get here.
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            # The view enforces MCP_SCOPES["MAX_BODY_BYTES"]; the SDK's own limit must not be lower.
+            max_request_body_size=max(mcp_scopes_settings.MAX_BODY_BYTES, DEFAULT_MAX_REQUEST_BODY_SIZE),
         )
 
     async def manager(self) -> StreamableHTTPSessionManager:

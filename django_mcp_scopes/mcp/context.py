@@ -10,14 +10,38 @@ the endpoint sets it in the request's context, which the SDK carries into its ha
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import Any
 
-if TYPE_CHECKING:
-    from django_mcp_scopes.principal import Principal
+from django_mcp_scopes.principal import Principal
 
 _principal: ContextVar[Principal | None] = ContextVar("django_mcp_scopes_principal", default=None)
 # The endpoint serving the current request (its method defaults and listing policy), for the backstop.
 _endpoint: ContextVar[Any] = ContextVar("django_mcp_scopes_endpoint", default=None)
+
+
+@dataclass(frozen=True)
+class RequestPrincipal(Principal):
+    """A principal whose effective scopes were computed once, when the request was checked.
+
+    Every decision of one request (the view's, the SDK-side backstop's, the listing filter's, tool
+    code's) sees the same scopes, and none of them needs the scope registry (or its database) on
+    the event loop.
+    """
+
+    pinned_effective_scopes: frozenset[str] = frozenset()
+
+    @property
+    def effective_scopes(self) -> frozenset[str]:
+        return self.pinned_effective_scopes
+
+
+def pin(principal: Principal) -> RequestPrincipal:
+    """``principal`` with its effective scopes computed now (call where the database may be used)."""
+    if isinstance(principal, RequestPrincipal):
+        return principal
+    values = {field.name: getattr(principal, field.name) for field in fields(Principal)}
+    return RequestPrincipal(**values, pinned_effective_scopes=principal.effective_scopes)
 
 
 def get_principal() -> Principal | None:

@@ -9,6 +9,7 @@ did not clear, and filters listings to what the token may use).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp import context
 from django_mcp_scopes.mcp.bridge import SDKBridge
+from django_mcp_scopes.mcp.database import handle_server_connections, registration_count
 from django_mcp_scopes.mcp.operations import (
     ALTERNATIVE_SCOPES_META_KEY,
     LISTING_METHODS,
@@ -27,8 +29,11 @@ from django_mcp_scopes.mcp.operations import (
     REQUIRED_SCOPES_META_KEY,
     Operation,
     coerce_method_scopes,
+    declared_operations,
     find_operation,
+    flush_declarations,
     listed_operation,
+    needed_scopes,
 )
 from django_mcp_scopes.requirements import ScopeRequirement
 
@@ -62,7 +67,7 @@ class Decision:
         return self.requirement.is_satisfied_by(principal.effective_scopes)
 
 
-@dataclass
+@dataclass(eq=False)
 class MCPEndpoint:
     """An ``MCPServer`` served by Django, with per-method default requirements."""
 
@@ -80,8 +85,15 @@ class MCPEndpoint:
                 "JSON endpoint cannot hold open. Create it with MCPServer(..., subscriptions=False)."
             )
         self.method_scopes = coerce_method_scopes(self.method_scopes)
+        flush_declarations()
         self.bridge = _bridge_for(self.server)
         install_backstop(self.server)
+        handle_server_connections(self.server)
+        _endpoints.add(self)
+
+    def needed_scopes(self) -> frozenset[str]:
+        """Every scope the operations (static and declared) and method defaults name. No database query."""
+        return frozenset(needed_scopes(self))
 
     def decide(self, method: str, params: Mapping[str, Any], principal: Principal | None) -> Decision:
         """What ``method`` with ``params`` needs. Raises whatever a dynamic requirement raises."""
@@ -135,6 +147,31 @@ class MCPEndpoint:
             result["cacheScope"] = "private"
 
 
+_endpoints: weakref.WeakSet[MCPEndpoint] = weakref.WeakSet()
+
+
+def registered_endpoints() -> list[MCPEndpoint]:
+    """Every endpoint this process created (URLconfs create them), for the admin and diagnostics."""
+    return sorted(_endpoints, key=lambda endpoint: endpoint.server.name)
+
+
+def operations_requiring(scope: str) -> list[tuple[MCPEndpoint, str, str]]:
+    """``(endpoint, kind, name)`` of every operation and method default that names ``scope``.
+
+    ``kind`` is ``tool``, ``resource``, ``resource_template``, ``prompt`` or ``method`` (a
+    method-level default such as ``tools/list``). Scopes a dynamic requirement ``declares`` count.
+    """
+    found: list[tuple[MCPEndpoint, str, str]] = []
+    for endpoint in registered_endpoints():
+        for operation in declared_operations(endpoint.server):
+            if operation.scopes is not None and scope in operation.scopes.names:
+                found.append((endpoint, operation.kind, operation.name))
+        for method, requirement in sorted(endpoint.method_scopes.items()):
+            if scope in requirement.names:
+                found.append((endpoint, "method", method))
+    return found
+
+
 def _arguments(method: str, params: Mapping[str, Any], operation: Operation) -> Mapping[str, Any]:
     if method == "resources/read":
         return {"uri": params.get("uri"), **operation.template_arguments}
@@ -156,8 +193,14 @@ class _Backstop:
 
     def __init__(self, server: Any) -> None:
         self.server = server
+        self._registrations = -1
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        count = registration_count(self.server)
+        if count != self._registrations:
+            # Something was registered since the endpoint started: its sync functions too.
+            handle_server_connections(self.server)
+            self._registrations = count
         endpoint: MCPEndpoint | None = context._endpoint.get()
         principal = context.get_principal()
         method = ctx.method

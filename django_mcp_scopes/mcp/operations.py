@@ -152,11 +152,24 @@ def requires_scopes(
     return decorator
 
 
+_pending: set[str] = set()
+
+
 def _declare(names: Iterable[str]) -> None:
+    """``declare_scope()`` each name, or keep them until Django's app registry is ready."""
+    from django.apps import apps
+
+    _pending.update(names)
+    if apps.ready:
+        flush_declarations()
+
+
+def flush_declarations() -> None:
+    """Declare what was named before Django was set up (a tools module imported early)."""
     from django_mcp_scopes.declarations import declare_scope
 
-    for name in sorted(names):
-        declare_scope(name, source="mcp")
+    while _pending:
+        declare_scope(_pending.pop(), source="mcp")
 
 
 def scopes_of(fn: Any) -> OperationScopes | None:
@@ -247,15 +260,18 @@ def listed_operation(server: MCPServer[Any], kind: OperationKind, item: Mapping[
 
 
 def endpoint_scopes(view_or_server: Any) -> set[str]:
-    """The advertised, active scopes an endpoint's operations and method defaults may need.
+    """The scopes an endpoint's protected-resource metadata advertises (``scopes_supported``).
 
-    Accepts an ``MCPServer``, an ``MCPView`` (class or instance), a view function made by
-    ``MCPView.as_view()`` or the URL pattern ``mcp_path()`` returns. Meant for the endpoint's
-    protected-resource metadata (``scopes_supported``): a scope nobody advertised stays out.
+    The advertised, active scopes that grant (themselves or through the hierarchy) at least one
+    scope its operations (``declares=`` included) and method defaults need, as
+    ``django_mcp_scopes.resources.scopes_supported`` computes for the endpoint's metadata document.
+    Accepts an ``MCPServer``, a view made by ``MCPView.as_view()`` (or its class with ``server``
+    set) or a pattern from ``mcp_path()``.
     """
-    from django_mcp_scopes.registry import scope_registry
+    from django_mcp_scopes.resources import ProtectedResource, scopes_supported
 
-    return needed_scopes(view_or_server) & set(scope_registry.baseline())
+    needed = frozenset(needed_scopes(view_or_server))
+    return set(scopes_supported(ProtectedResource(scopes=lambda: needed)))
 
 
 def needed_scopes(view_or_server: Any) -> set[str]:
@@ -273,15 +289,19 @@ def needed_scopes(view_or_server: Any) -> set[str]:
 def _endpoint_parts(value: Any) -> tuple[MCPServer[Any], Mapping[str, ScopeRequirement]]:
     from mcp.server.mcpserver import MCPServer
 
+    from django_mcp_scopes.mcp.endpoint import MCPEndpoint
+
     if isinstance(value, MCPServer):
         return value, {}
+    if isinstance(value, MCPEndpoint):
+        return value.server, value.method_scopes
     for candidate in (value, getattr(value, "callback", None), getattr(value, "view_class", None)):
         endpoint = getattr(candidate, "mcp_endpoint", None)
-        if endpoint is not None:
+        if isinstance(endpoint, MCPEndpoint):
             return endpoint.server, endpoint.method_scopes
-        initkwargs = getattr(candidate, "view_initkwargs", None)
-        if initkwargs and "server" in initkwargs:
-            return initkwargs["server"], coerce_method_scopes(initkwargs.get("method_scopes"))
+    server = getattr(value, "server", None)
+    if isinstance(value, type) and isinstance(server, MCPServer):
+        return server, coerce_method_scopes(getattr(value, "method_scopes", None))
     raise TypeError(f"endpoint_scopes() needs an MCPServer, an MCPView or an mcp_path() pattern; got {value!r}.")
 
 

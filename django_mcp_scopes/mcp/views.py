@@ -42,6 +42,7 @@ from mcp.shared.inbound import (
 from mcp_types import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request as DRFRequest
 from starlette.authentication import AuthCredentials
 
@@ -53,9 +54,10 @@ from django_mcp_scopes.challenges import (
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, TokenError
 from django_mcp_scopes.mcp.bridge import run_in_loop_thread
+from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
 from django_mcp_scopes.principal import Principal, get_principal
-from django_mcp_scopes.resources import canonicalize_resource, public_origin
+from django_mcp_scopes.resources import canonicalize_resource, mark_protected_resource, public_origin
 
 if TYPE_CHECKING:
     from django_mcp_scopes.mcp.bridge import Response as SDKResponse
@@ -76,6 +78,15 @@ CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version"
 CORS_MAX_AGE = 600
 _SUPPORTED_VERSIONS = frozenset((*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS))
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "content-length"})
+
+
+class _BodyLeftAlone(BaseParser):
+    """Lets authentication classes ask DRF for form data without consuming the JSON-RPC body."""
+
+    media_type = "*/*"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> dict[str, Any]:
+        return {}
 
 
 class _Call:
@@ -131,10 +142,12 @@ class MCPView(View):
         if "endpoint" not in initkwargs:
             method_scopes = initkwargs.get("method_scopes") or cls.method_scopes or {}
             initkwargs["endpoint"] = MCPEndpoint(server, dict(method_scopes))
+        endpoint = initkwargs["endpoint"]
         view = super().as_view(**initkwargs)
         view.csrf_exempt = True  # type: ignore[attr-defined]
-        view.mcp_endpoint = initkwargs["endpoint"]  # type: ignore[attr-defined]
-        return view
+        view.mcp_endpoint = endpoint  # type: ignore[attr-defined]
+        # Its RFC 9728 metadata advertises only what the operations need (django_mcp_scopes.urls).
+        return mark_protected_resource(view, scopes=endpoint.needed_scopes, name=getattr(server, "title", None))
 
     # entry points ---------------------------------------------------------------------------
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -280,7 +293,9 @@ class MCPView(View):
     def authenticate(self, request: HttpRequest) -> Principal:
         """Run the authentication and permission classes like DRF's ``APIView`` does."""
         drf_request = DRFRequest(
-            request, parsers=[], authenticators=[authenticator() for authenticator in self.authentication_classes]
+            request,
+            parsers=[_BodyLeftAlone()],
+            authenticators=[authenticator() for authenticator in self.authentication_classes],
         )
         try:
             drf_request.user  # noqa: B018 - runs the authenticators (DRF's perform_authentication)
@@ -296,7 +311,7 @@ class MCPView(View):
         principal = principal_of(drf_request)
         if principal is None:
             raise drf_exceptions.NotAuthenticated()
-        return principal
+        return pin(principal)
 
     def handle_exception(self, request: HttpRequest, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, TokenError):

@@ -1,0 +1,255 @@
+"""Declaring per-operation scopes, what an endpoint needs, and the SDK-side backstop."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from mcp.client.client import Client
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+
+from django_mcp_scopes import declarations
+from django_mcp_scopes.declarations import declared_scopes
+from django_mcp_scopes.mcp import MCPView, endpoint_scopes, mcp_path, requires_scopes
+from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
+from django_mcp_scopes.mcp.operations import declared_operations, needed_scopes, scopes_of
+from django_mcp_scopes.principal import Principal
+from django_mcp_scopes.requirements import ScopeRequirement
+from tests._servers import ROOT
+from tests.mcp_app import StaticTokenAuthentication, ensure_scopes, server
+
+
+@pytest.fixture(autouse=True)
+def _forget_declarations():
+    """The declaration registry is global: forget what each test declares."""
+    before = set(declared_scopes())
+    yield
+    for name in set(declared_scopes()) - before:
+        declarations._forget(name)
+
+
+def test_package_imports_without_django_settings():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django_mcp_scopes.mcp as m; print(m.__all__[0])"],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_all_of_and_declaration():
+    @requires_scopes("journal:read", "journal:list")
+    def tool() -> None: ...
+
+    declared = scopes_of(tool)
+    assert declared is not None
+    assert declared.static == ScopeRequirement.all_of("journal:read", "journal:list")
+    assert {"journal:read", "journal:list"} <= set(declared_scopes())
+
+
+def test_space_separated_string_and_requirement_object():
+    @requires_scopes("a:1 a:2", ScopeRequirement.any_of(["b"], ["c"]))
+    def tool() -> None: ...
+
+    declared = scopes_of(tool)
+    assert declared is not None
+    assert declared.static is not None
+    assert declared.static.describe() == [["a:1", "a:2", "b"], ["a:1", "a:2", "c"]]
+
+
+def test_alternatives():
+    @requires_scopes(any_of=[["admin"], ["entries:write", "entries:publish"]])
+    def tool() -> None: ...
+
+    declared = scopes_of(tool)
+    assert declared is not None
+    assert declared.static is not None
+    assert declared.static.is_satisfied_by({"admin"})
+    assert declared.static.is_satisfied_by({"entries:write", "entries:publish"})
+    assert not declared.static.is_satisfied_by({"entries:write"})
+
+
+def test_dynamic_requirement_combines_with_static():
+    @requires_scopes("w", when=lambda arguments, principal: "p" if arguments.get("public") else None, declares=["p"])
+    def tool() -> None: ...
+
+    declared = scopes_of(tool)
+    assert declared is not None
+    principal = Principal(user=None, granted_scopes=frozenset())
+    assert declared.resolve({}, principal) == ScopeRequirement.all_of("w")
+    assert declared.resolve({"public": True}, principal) == ScopeRequirement.all_of("w", "p")
+    assert declared.names == {"w", "p"}
+    assert "p" in declared_scopes()
+
+
+def test_dynamic_only_positional():
+    @requires_scopes(lambda arguments, principal: [["x"], ["y"]])
+    def tool() -> None: ...
+
+    declared = scopes_of(tool)
+    assert declared is not None
+    assert declared.static is None
+    assert declared.resolve({}, Principal(user=None, granted_scopes=frozenset())) == ScopeRequirement.any_of(
+        ["x"], ["y"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((), {}),
+        (("has space\\",), {}),
+        (('quote"',), {}),
+        ((lambda a, p: None, lambda a, p: None), {}),
+        ((42,), {}),
+    ],
+)
+def test_bad_declarations(args, kwargs):
+    with pytest.raises(ImproperlyConfigured):
+        requires_scopes(*args, **kwargs)
+
+
+def test_declared_operations_of_the_test_server():
+    operations = {(operation.kind, operation.name): operation for operation in declared_operations(server)}
+    assert operations[("tool", "echo")].scopes is None
+    assert operations[("tool", "count_scopes")].scopes.static == ScopeRequirement.all_of("entries:read")
+    assert operations[("resource_template", "notes://private/{note_id}")].scopes is not None
+    assert operations[("resource", "notes://public")].scopes is None
+    assert operations[("prompt", "summarize")].scopes is not None
+
+
+def test_needed_scopes_include_dynamic_declarations():
+    assert needed_scopes(server) == {"entries:read", "entries:write", "entries:publish", "admin"}
+
+
+@pytest.mark.django_db
+def test_endpoint_scopes_are_the_advertised_ones_the_endpoint_needs():
+    ensure_scopes()
+    # entries:publish is needed (declared by a dynamic requirement) but not advertised.
+    assert endpoint_scopes(server) == {"entries:read", "entries:write", "admin"}
+    (pattern,) = mcp_path("x", server, authentication_classes=[StaticTokenAuthentication])
+    assert endpoint_scopes(pattern) == {"entries:read", "entries:write", "admin"}
+    view = MCPView.as_view(
+        server=server, authentication_classes=[StaticTokenAuthentication], method_scopes={"tools/list": "other:scope"}
+    )
+    assert "other:scope" in needed_scopes(view)
+    with pytest.raises(TypeError):
+        endpoint_scopes(object())
+
+
+def test_endpoint_refuses_subscriptions_and_missing_authentication():
+    with pytest.raises(ImproperlyConfigured, match="subscriptions=False"):
+        MCPEndpoint(MCPServer("with-subscriptions"))
+    with pytest.raises(ImproperlyConfigured, match="authentication_classes"):
+        MCPView.as_view(server=server)
+    with pytest.raises(ImproperlyConfigured, match="MCPServer"):
+        MCPEndpoint(object())  # type: ignore[arg-type]
+
+
+def test_method_scopes_are_validated():
+    with pytest.raises(ImproperlyConfigured):
+        MCPEndpoint(server, {"tools/list": 'bad"scope'})
+    with pytest.raises(ImproperlyConfigured):
+        MCPEndpoint(server, ["tools/list"])  # type: ignore[arg-type]
+
+
+def test_backstop_keeps_scoped_operations_closed_outside_the_endpoint():
+    """Served any other way (here: the SDK's in-process client), no principal means no scoped operation."""
+
+    async def scenario():
+        async with Client(server, mode="legacy") as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            echoed = await client.call_tool("echo", {"text": "x"})
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool("count_scopes", {})
+            return names, echoed, raised.value
+
+    names, echoed, error = asyncio.run(scenario())
+    assert names == {"echo", "whoami"}
+    assert echoed.content[0].text == "x"
+    assert error.error.code == INSUFFICIENT_SCOPE
+
+
+def test_sync_functions_close_stale_connections_around_each_call():
+    from django_mcp_scopes.mcp.database import _MARK, handle_connections
+
+    def sync_tool() -> int:
+        return 1
+
+    async def async_tool() -> int:
+        return 1
+
+    wrapped = handle_connections(sync_tool)
+    assert getattr(wrapped, _MARK)
+    with ThreadPoolExecutor(1) as worker:  # as the SDK runs it: in a thread of its own
+        assert worker.submit(wrapped).result() == 1
+    assert handle_connections(wrapped) is wrapped
+    assert handle_connections(async_tool) is async_tool
+    # An endpoint wraps its server's sync functions, and keeps their scope declarations.
+    MCPEndpoint(server)
+    count_scopes = server._tool_manager.get_tool("count_scopes").fn
+    assert getattr(count_scopes, _MARK)
+    assert scopes_of(count_scopes) is not None
+    assert not getattr(server._tool_manager.get_tool("count_scopes_async").fn, _MARK, False)
+
+
+def test_operations_requiring_a_scope():
+    from django_mcp_scopes.mcp.endpoint import operations_requiring, registered_endpoints
+
+    endpoint = MCPEndpoint(server, {"prompts/list": "entries:read"})
+    assert endpoint in registered_endpoints()
+    found = {(kind, name) for owner, kind, name in operations_requiring("entries:read") if owner is endpoint}
+    assert found == {
+        ("tool", "count_scopes"),
+        ("tool", "count_scopes_async"),
+        ("resource_template", "notes://private/{note_id}"),
+        ("prompt", "summarize"),
+        ("method", "prompts/list"),
+    }
+    publish = {(kind, name) for owner, kind, name in operations_requiring("entries:publish") if owner is endpoint}
+    assert publish == {("tool", "create_entry"), ("tool", "moderate")}
+
+
+def test_sdk_body_limit_follows_the_setting(settings):
+    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+
+    from django_mcp_scopes.mcp.bridge import SDKBridge
+
+    settings.MCP_SCOPES = {"MAX_BODY_BYTES": 3 * DEFAULT_MAX_REQUEST_BODY_SIZE}
+    assert SDKBridge(server)._new_manager().max_request_body_size == 3 * DEFAULT_MAX_REQUEST_BODY_SIZE
+    settings.MCP_SCOPES = {"MAX_BODY_BYTES": 1024}
+    assert SDKBridge(server)._new_manager().max_request_body_size == DEFAULT_MAX_REQUEST_BODY_SIZE
+
+
+def test_a_tools_module_may_be_imported_before_django_is_set_up():
+    code = (
+        "from django_mcp_scopes.mcp import requires_scopes\n"
+        "@requires_scopes('early:scope')\n"
+        "def tool(): pass\n"
+        "import django, os\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'\n"
+        "django.setup()\n"
+        "from mcp.server.mcpserver import MCPServer\n"
+        "from django_mcp_scopes.declarations import declared_scopes\n"
+        "from django_mcp_scopes.mcp.endpoint import MCPEndpoint\n"
+        "MCPEndpoint(MCPServer('early', subscriptions=False))\n"
+        "print('early:scope' in declared_scopes())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

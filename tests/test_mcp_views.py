@@ -1,0 +1,253 @@
+"""The endpoint view in-process: Django's test client (WSGI path, the per-process loop thread) and
+async client (ASGI path, the SDK started lazily on the serving loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import OperationalError, connections
+from django.test import AsyncClient, Client
+from django.urls import path
+from django.utils import timezone
+from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+
+from django_mcp_scopes.exceptions import AuthServiceUnavailable, InvalidRequest
+from django_mcp_scopes.mcp import ALTERNATIVE_SCOPES_META_KEY, REQUIRED_SCOPES_META_KEY, MCPView, mcp_path
+from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE
+from django_mcp_scopes.mcp.urls import MCPURLPattern
+from django_mcp_scopes.mcp.views import AsyncMCPView, _Call, asgi_scope
+from tests.mcp_app import StaticTokenAuthentication, ensure_scopes, server
+
+MODERN = "2026-07-28"
+META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+class DenyAll(BasePermission):
+    message = "Nobody may use this endpoint today."
+
+    def has_permission(self, request, view):
+        return False
+
+
+class TwoAuthorizationHeaders(BaseAuthentication):
+    def authenticate(self, request):
+        raise InvalidRequest("Send one Authorization header.")
+
+
+class IntrospectionDown(BaseAuthentication):
+    def authenticate(self, request):
+        raise AuthServiceUnavailable()
+
+
+class DatabaseDown(BaseAuthentication):
+    def authenticate(self, request):
+        raise OperationalError("connection refused")
+
+
+class UncheckedView(MCPView):
+    """Skips every scope check in the view, to show the SDK-side backstop on its own."""
+
+    def check_message(self, request, body, principal):
+        return _Call(asgi_scope(request, body, principal), body, principal)
+
+
+def _view(view_class: type[MCPView] = MCPView, **kwargs: Any) -> Any:
+    kwargs.setdefault("authentication_classes", [StaticTokenAuthentication])
+    return view_class.as_view(server=server, **kwargs)
+
+
+urlpatterns = [
+    *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+    path("deny", _view(permission_classes=[DenyAll])),
+    path("two-headers", _view(authentication_classes=[TwoAuthorizationHeaders])),
+    path("introspection-down", _view(authentication_classes=[IntrospectionDown])),
+    path("db-down", _view(authentication_classes=[DatabaseDown])),
+    path("unchecked", _view(UncheckedView)),
+    path("dot", _view(authentication_classes=[OAuth2Authentication])),
+]
+
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _scopes():
+    ensure_scopes()
+
+
+def rpc(method: str, params: dict[str, Any] | None = None, request_id: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**(params or {}), "_meta": META}}
+
+
+def headers(token: str | None = "t-read", method: str = "tools/list", name: str | None = None) -> dict[str, str]:
+    sent = {
+        "HTTP_ACCEPT": "application/json, text/event-stream",
+        "HTTP_MCP_PROTOCOL_VERSION": MODERN,
+        "HTTP_MCP_METHOD": method,
+    }
+    if name is not None:
+        sent["HTTP_MCP_NAME"] = name
+    if token is not None:
+        sent["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return sent
+
+
+def as_headers(meta: dict[str, str]) -> dict[str, str]:
+    return {key.removeprefix("HTTP_").replace("_", "-"): value for key, value in meta.items()}
+
+
+def post(url: str, body: dict[str, Any], **extra: str):
+    return Client().post(url, data=json.dumps(body), content_type="application/json", **extra)
+
+
+def test_listing_carries_required_scopes_in_meta():
+    response = post("/mcp", rpc("tools/list"), **headers("t-publish"))
+    assert response.status_code == 200
+    result = response.json()["result"]
+    assert result["cacheScope"] == "private"
+    tools = {tool["name"]: tool for tool in result["tools"]}
+    assert tools["create_entry"]["_meta"][REQUIRED_SCOPES_META_KEY] == ["entries:write"]
+    assert tools["moderate"]["_meta"][REQUIRED_SCOPES_META_KEY] == ["entries:publish", "entries:write"]
+    assert tools["moderate"]["_meta"][ALTERNATIVE_SCOPES_META_KEY] == [["admin"], ["entries:publish", "entries:write"]]
+    assert "_meta" not in tools["echo"] or REQUIRED_SCOPES_META_KEY not in tools["echo"]["_meta"]
+
+
+def test_list_all_operations(settings):
+    settings.MCP_SCOPES = {"LIST_ALL_OPERATIONS": True}
+    response = post("/mcp", rpc("tools/list"), **headers("t-none"))
+    tools = {tool["name"]: tool for tool in response.json()["result"]["tools"]}
+    assert {"create_entry", "moderate", "count_scopes"} <= set(tools)
+    assert tools["count_scopes"]["_meta"][REQUIRED_SCOPES_META_KEY] == ["entries:read"]
+    templates = post("/mcp", rpc("resources/templates/list"), **headers("t-none", "resources/templates/list"))
+    assert templates.json()["result"]["resourceTemplates"][0]["uriTemplate"] == "notes://private/{note_id}"
+
+
+def test_permission_classes_run_like_drf():
+    response = post("/deny", rpc("tools/list"), **headers())
+    assert response.status_code == 403
+    assert response.json()["error_description"] == DenyAll.message
+    anonymous = post("/deny", rpc("tools/list"), **headers(None))
+    assert anonymous.status_code == 401
+    assert anonymous["WWW-Authenticate"].startswith("Bearer ")
+
+
+def test_contract_exceptions_become_challenges():
+    malformed = post("/two-headers", rpc("tools/list"), **headers())
+    assert malformed.status_code == 401
+    assert 'error="invalid_request"' in malformed["WWW-Authenticate"]
+    down = post("/introspection-down", rpc("tools/list"), **headers())
+    assert down.status_code == 503
+    assert int(down["Retry-After"]) > 0
+    database = post("/db-down", rpc("tools/list"), **headers())
+    assert database.status_code == 503
+
+
+def test_backstop_refuses_what_the_view_did_not_check():
+    body = rpc("tools/call", {"name": "count_scopes", "arguments": {}})
+    response = post("/unchecked", body, **headers("t-none", "tools/call", "count_scopes"))
+    assert response.json()["error"]["code"] == INSUFFICIENT_SCOPE
+    listing = post("/unchecked", rpc("tools/list"), **headers("t-none"))
+    assert {tool["name"] for tool in listing.json()["result"]["tools"]} == {"echo", "whoami"}
+    allowed = post("/unchecked", body, **headers("t-read", "tools/call", "count_scopes"))
+    assert allowed.json()["result"]["structuredContent"]["result"] >= 3
+
+
+def test_dynamic_requirement_that_raises_is_not_a_pass(monkeypatch):
+    from django_mcp_scopes.mcp import operations
+
+    declared = operations.scopes_of(server._tool_manager.get_tool("create_entry").fn)
+
+    def broken(arguments, principal):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(type(declared), "resolve", lambda self, arguments, principal: broken(arguments, principal))
+    body = rpc("tools/call", {"name": "create_entry", "arguments": {"title": "x"}})
+    response = post("/mcp", body, **headers("t-publish", "tools/call", "create_entry"))
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == -32603
+
+
+def test_completion_follows_the_referenced_prompt():
+    body = rpc(
+        "completion/complete",
+        {"ref": {"type": "ref/prompt", "name": "summarize"}, "argument": {"name": "topic", "value": "c"}},
+    )
+    denied = post("/mcp", body, **headers("t-none", "completion/complete"))
+    assert denied.status_code == 403
+    assert 'scope="entries:read"' in denied["WWW-Authenticate"]
+
+
+def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_model):
+    from oauth2_provider.models import AccessToken, Application
+
+    user = django_user_model.objects.create_user("reader", password="x")
+    application = Application.objects.create(
+        name="app",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://client.example/cb",
+        user=user,
+    )
+    AccessToken.objects.create(
+        user=user,
+        application=application,
+        token="dot-token-1234",
+        scope="entries:write",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+    body = rpc("tools/call", {"name": "whoami", "arguments": {}})
+    response = post("/dot", body, **headers("dot-token-1234", "tools/call", "whoami"))
+    assert response.status_code == 200, response.content
+    who = json.loads(response.json()["result"]["content"][0]["text"])
+    assert who["client_id"] == application.client_id
+    assert who["scopes"] == ["entries:read", "entries:write"]
+    denied = post(
+        "/dot",
+        rpc("tools/call", {"name": "moderate", "arguments": {"entry": 1}}),
+        **headers("dot-token-1234", "tools/call", "moderate"),
+    )
+    assert denied.status_code == 403
+
+
+def test_url_pattern_picks_the_async_view_on_an_event_loop():
+    (pattern,) = mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication])
+    assert isinstance(pattern, MCPURLPattern)
+    assert pattern.resolve("mcp").func.view_class is MCPView
+
+    async def resolve_on_loop():
+        return pattern.resolve("mcp").func
+
+    assert asyncio.run(resolve_on_loop()).view_class is AsyncMCPView
+
+
+def test_asgi_path_in_process():
+    async def scenario():
+        client = AsyncClient()
+        answered = await client.post(
+            "/mcp",
+            json.dumps(rpc("tools/call", {"name": "count_scopes_async", "arguments": {}})),
+            content_type="application/json",
+            headers=as_headers(headers("t-read", "tools/call", "count_scopes_async")),
+        )
+        denied = await client.post(
+            "/mcp",
+            json.dumps(rpc("tools/call", {"name": "create_entry", "arguments": {"title": "x"}})),
+            content_type="application/json",
+            headers=as_headers(headers("t-read", "tools/call", "create_entry")),
+        )
+        # The test client keeps Django from closing the connection of its sync thread.
+        await sync_to_async(connections.close_all)()
+        return answered, denied
+
+    # Two event loops in a row: each starts its own session manager on first use.
+    for _ in range(2):
+        answered, denied = asyncio.run(scenario())
+        assert answered.status_code == 200
+        assert answered.json()["result"]["structuredContent"]["result"] >= 3
+        assert denied.status_code == 403
