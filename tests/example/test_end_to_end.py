@@ -128,6 +128,16 @@ def structured(result: Any) -> dict[str, Any]:
 
 def test_the_whole_journey(server):
     """401 -> discovery -> registration -> PKCE with resource -> baseline token -> step-up -> refresh."""
+    _journey(server)
+
+
+def test_the_whole_journey_on_the_make_run_server():
+    """The same against `manage.py runserver --noreload`, the server `make run` starts."""
+    with ExampleServer("runserver") as running:
+        _journey(running)
+
+
+def _journey(server: ExampleServer) -> None:
     session = Session(server, Browser("demo", "demo"))
 
     async def journey() -> dict[str, Any]:
