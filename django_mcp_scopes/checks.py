@@ -144,6 +144,15 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
                     id=f"{PREFIX}.E004",
                 )
             )
+    if _safe(lambda: mcp_scopes_settings.ALLOW_TOKENS_WITHOUT_RESOURCE):
+        messages.append(
+            Warning(
+                f'{SETTINGS_NAME}["ALLOW_TOKENS_WITHOUT_RESOURCE"] is True: a token issued for any other '
+                "service of this authorization server is accepted here.",
+                hint="Have clients send the RFC 8707 resource parameter and set it to False.",
+                id=f"{PREFIX}.W005",
+            )
+        )
     alias = _safe(lambda: mcp_scopes_settings.CACHE_ALIAS)
     if alias is not None:
         backend = settings.CACHES[alias].get("BACKEND", "")

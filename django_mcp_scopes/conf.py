@@ -8,8 +8,8 @@ setting, and the system checks (``django_mcp_scopes.E0xx``) report the same at s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, overload
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -95,8 +95,49 @@ def _is_absolute_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
+_T = TypeVar("_T")
+
+
+class _setting(Generic[_T]):
+    """A read-only property whose validated value is remembered until the settings change.
+
+    Settings are read on hot paths (every authenticated request); validating them each time
+    costs more than the rest of a warm token check. A malformed value is never remembered, so
+    it keeps raising ``ImproperlyConfigured``. ``setting_changed`` clears the memo.
+    """
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _setting[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> _T: ...
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None:
+            return self
+        memo = instance._memo
+        try:
+            return memo[self.name]
+        except KeyError:
+            value = self.compute(instance)
+            memo[self.name] = value
+            return value
+
+
 class MCPScopesSettings:
     """Typed access to ``settings.MCP_SCOPES`` with defaults."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, Any] = {}
+
+    def clear(self) -> None:
+        """Forget remembered values (done on ``setting_changed``)."""
+        self._memo.clear()
 
     def _user_settings(self) -> dict[str, Any]:
         value = getattr(settings, SETTINGS_NAME, {})
@@ -147,7 +188,7 @@ class MCPScopesSettings:
         _require(isinstance(value, bool), name, "True or False", value)
         return bool(value)
 
-    @property
+    @_setting
     def BASE_URL(self) -> str | None:
         value = self._optional_url("BASE_URL")
         if value is not None:
@@ -164,7 +205,7 @@ class MCPScopesSettings:
             )
         return value
 
-    @property
+    @_setting
     def AUTHORIZATION_SERVERS(self) -> list[str]:
         servers = self._str_list("AUTHORIZATION_SERVERS")
         for server in servers:
@@ -176,14 +217,14 @@ class MCPScopesSettings:
             )
         return servers
 
-    @property
+    @_setting
     def CACHE_ALIAS(self) -> str:
         alias = self._str("CACHE_ALIAS")
         caches_setting = getattr(settings, "CACHES", {})
         _require(alias in caches_setting, "CACHE_ALIAS", f"one of {sorted(caches_setting)}", alias)
         return alias
 
-    @property
+    @_setting
     def CACHE_KEY_PREFIX(self) -> str:
         value = self._str("CACHE_KEY_PREFIX")
         _require(
@@ -194,27 +235,27 @@ class MCPScopesSettings:
         )
         return value
 
-    @property
+    @_setting
     def REGISTRY_REFRESH_SECONDS(self) -> float:
         return self._number("REGISTRY_REFRESH_SECONDS")
 
-    @property
+    @_setting
     def RESOURCE_NAME(self) -> str:
         return self._str("RESOURCE_NAME")
 
-    @property
+    @_setting
     def RESOURCE_DOCUMENTATION(self) -> str | None:
         return self._optional_url("RESOURCE_DOCUMENTATION")
 
-    @property
+    @_setting
     def RESOURCE_POLICY_URI(self) -> str | None:
         return self._optional_url("RESOURCE_POLICY_URI")
 
-    @property
+    @_setting
     def RESOURCE_TOS_URI(self) -> str | None:
         return self._optional_url("RESOURCE_TOS_URI")
 
-    @property
+    @_setting
     def ROOT_RESOURCE_PATH(self) -> str | None:
         value = self._get("ROOT_RESOURCE_PATH")
         if value is None:
@@ -227,47 +268,47 @@ class MCPScopesSettings:
         )
         return str(value).strip("/")
 
-    @property
+    @_setting
     def METADATA_MAX_AGE(self) -> int:
         return self._int("METADATA_MAX_AGE")
 
-    @property
+    @_setting
     def TOKEN_CACHE_SECONDS(self) -> float:
         return self._number("TOKEN_CACHE_SECONDS")
 
-    @property
+    @_setting
     def TOKEN_LOCAL_CACHE_SECONDS(self) -> float:
         return self._number("TOKEN_LOCAL_CACHE_SECONDS")
 
-    @property
+    @_setting
     def INTROSPECTION_ISSUER(self) -> str | None:
         return self._optional_url("INTROSPECTION_ISSUER")
 
-    @property
+    @_setting
     def ALLOW_TOKENS_WITHOUT_RESOURCE(self) -> bool:
         return self._bool("ALLOW_TOKENS_WITHOUT_RESOURCE")
 
-    @property
+    @_setting
     def INTROSPECTION_TIMEOUT_SECONDS(self) -> float:
         return self._number("INTROSPECTION_TIMEOUT_SECONDS", minimum=0.001)
 
-    @property
+    @_setting
     def INTROSPECTION_CACHE_SECONDS(self) -> float:
         return self._number("INTROSPECTION_CACHE_SECONDS")
 
-    @property
+    @_setting
     def SERVICE_UNAVAILABLE_RETRY_AFTER(self) -> int:
         return self._int("SERVICE_UNAVAILABLE_RETRY_AFTER", minimum=1)
 
-    @property
+    @_setting
     def LIST_ALL_OPERATIONS(self) -> bool:
         return self._bool("LIST_ALL_OPERATIONS")
 
-    @property
+    @_setting
     def ALLOWED_ORIGINS(self) -> list[str]:
         return self._str_list("ALLOWED_ORIGINS")
 
-    @property
+    @_setting
     def MAX_BODY_BYTES(self) -> int:
         return self._int("MAX_BODY_BYTES", minimum=1)
 
@@ -292,6 +333,7 @@ mcp_scopes_settings = MCPScopesSettings()
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in (SETTINGS_NAME, "CACHES"):
+        mcp_scopes_settings.clear()
         from django_mcp_scopes.registry import scope_registry
         from django_mcp_scopes.token_cache import token_cache
 

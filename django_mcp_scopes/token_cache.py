@@ -26,7 +26,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from django.core import checks
 from django.core.cache import caches
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -174,22 +173,3 @@ def _access_token_deleted(*, instance: Any, **kwargs: Any) -> None:
 def _access_token_saved(*, instance: Any, created: bool, **kwargs: Any) -> None:
     if not created:
         _access_token_changed(instance, deleted=False)
-
-
-@checks.register(checks.Tags.security, deploy=True)
-def check_tokens_without_resource(**kwargs: Any) -> list[checks.CheckMessage]:
-    """Warn when tokens bound to no resource (RFC 8707) are accepted."""
-    try:
-        allowed = mcp_scopes_settings.ALLOW_TOKENS_WITHOUT_RESOURCE
-    except Exception:  # a malformed value is reported by the settings check
-        return []
-    if not allowed:
-        return []
-    return [
-        checks.Warning(
-            'MCP_SCOPES["ALLOW_TOKENS_WITHOUT_RESOURCE"] is True: a token issued for any other '
-            "service of this authorization server is accepted here.",
-            hint="Have clients send the RFC 8707 resource parameter and set it to False.",
-            id="django_mcp_scopes.W101",
-        )
-    ]

@@ -70,9 +70,6 @@ class StaticTokenAuthentication(BaseAuthentication):
         )
         return principal.user, principal
 
-    def authenticate_header(self, request):
-        return "Bearer"
-
 
 _declared_before = set(declarations.declared_scopes())
 

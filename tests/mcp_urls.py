@@ -6,6 +6,8 @@ from tests.mcp_app import StaticTokenAuthentication, server
 urlpatterns = [
     path("", include("django_mcp_scopes.urls")),
     *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+    # The default authentication: real django-oauth-toolkit tokens bound to this endpoint.
+    *mcp_path("dot/mcp", server, name="mcp-dot"),
     path(
         "strict/",
         include(

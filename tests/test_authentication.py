@@ -236,11 +236,11 @@ def test_token_with_no_resource_is_refused_by_default(client, scopes, settings):
 
 def test_allowing_unbound_tokens_is_a_deploy_warning(settings):
     ids = [message.id for message in checks.run_checks(include_deployment_checks=True)]
-    assert "django_mcp_scopes.W101" not in ids
+    assert "django_mcp_scopes.W005" not in ids
     settings.MCP_SCOPES = {"ALLOW_TOKENS_WITHOUT_RESOURCE": True}
     ids = [message.id for message in checks.run_checks(include_deployment_checks=True)]
-    assert "django_mcp_scopes.W101" in ids
-    assert "django_mcp_scopes.W101" not in [message.id for message in checks.run_checks()]
+    assert "django_mcp_scopes.W005" in ids
+    assert "django_mcp_scopes.W005" not in [message.id for message in checks.run_checks()]
 
 
 def test_registration_token_is_never_accepted(client, scopes, settings):

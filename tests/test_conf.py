@@ -94,3 +94,19 @@ def test_missing_settings_use_defaults():
         del settings.MCP_SCOPES
         assert mcp_scopes_settings.validate() == []
         assert mcp_scopes_settings.CACHE_KEY_PREFIX == "mcp_scopes"
+
+
+def test_values_are_remembered_until_the_settings_change():
+    with override_settings(MCP_SCOPES={"TOKEN_CACHE_SECONDS": 7}):
+        assert mcp_scopes_settings.TOKEN_CACHE_SECONDS == 7.0
+        with override_settings(MCP_SCOPES={"TOKEN_CACHE_SECONDS": 9}):
+            assert mcp_scopes_settings.TOKEN_CACHE_SECONDS == 9.0
+        assert mcp_scopes_settings.TOKEN_CACHE_SECONDS == 7.0
+
+
+def test_a_malformed_value_is_never_remembered():
+    with override_settings(MCP_SCOPES={"TOKEN_CACHE_SECONDS": "soon"}):
+        for _ in range(2):
+            with pytest.raises(ImproperlyConfigured, match="TOKEN_CACHE_SECONDS"):
+                mcp_scopes_settings.TOKEN_CACHE_SECONDS
+    assert float(DEFAULTS["TOKEN_CACHE_SECONDS"]) == mcp_scopes_settings.TOKEN_CACHE_SECONDS

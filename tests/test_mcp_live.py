@@ -395,3 +395,84 @@ def test_method_level_defaults(server):
     assert "oauth-protected-resource/strict/mcp" in denied.headers["www-authenticate"]
     allowed = httpx.post(url, json=listing, headers={**headers, "Authorization": "Bearer t-read"}, timeout=10)
     assert allowed.status_code == 200
+
+
+# real tokens: the endpoint's default authentication (django-oauth-toolkit, audience-bound) --------------
+@pytest.fixture(scope="module")
+def dot_tokens(server, django_db_blocker):
+    """Committed AccessToken rows for the /dot/mcp endpoint of ``server`` (and one for another resource)."""
+    from tests.enforcement_support import make_token
+
+    endpoint = server.url + "/dot"
+    with django_db_blocker.unblock():
+        tokens = {
+            "read": make_token("entries:read", server=endpoint),
+            "write": make_token("entries:write", server=endpoint),
+            "elsewhere": make_token("entries:write", resource=[server.url + "/mcp"]),
+        }
+    yield {label: token for label, (token, _) in tokens.items()}
+    with django_db_blocker.unblock():
+        for _, row in tokens.values():
+            application, user = row.application, row.user
+            row.delete()
+            application.user.delete()
+            application.delete()
+            user.delete()
+
+
+def test_real_tokens_through_the_default_authentication(server, era, dot_tokens):
+    async def scenario(token):
+        async with mcp_client(server.url + "/dot", token, era) as (client, responses):
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            who = json.loads((await client.call_tool("whoami", {})).content[0].text)
+            try:
+                await client.call_tool("create_entry", {"title": "x"})
+                denied = None
+            except MCPError as exc:
+                denied = exc.error
+            return names, who, denied, responses
+
+    names, who, denied, responses = run(scenario(dot_tokens["read"]))
+    assert "count_scopes" in names
+    assert "create_entry" not in names
+    assert who["scopes"] == who["sdk_scopes"] == ["entries:read"]
+    assert who["client_id"]
+    assert denied is not None and denied.code == INSUFFICIENT_SCOPE
+    challenge = _challenge(responses)
+    assert extract_scope_from_www_auth(challenge) == "entries:write"
+    assert extract_resource_metadata_from_www_auth(challenge) == (
+        server.url + "/.well-known/oauth-protected-resource/dot/mcp"
+    )
+
+    names, who, denied, _ = run(scenario(dot_tokens["write"]))
+    assert "create_entry" in names
+    assert who["scopes"] == ["entries:read", "entries:write"]
+    assert denied is None
+
+
+def test_real_token_challenges(server, dot_tokens):
+    url = server.url + "/dot/mcp"
+    body = call("echo", {"text": "x"})
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MODERN,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "echo",
+    }
+    missing = httpx.post(url, json=body, headers=headers, timeout=10)
+    assert missing.status_code == 401
+    assert (
+        f'resource_metadata="{server.url}/.well-known/oauth-protected-resource/dot/mcp"'
+        in (missing.headers["www-authenticate"])
+    )
+    elsewhere = httpx.post(
+        url, json=body, headers={**headers, "Authorization": f"Bearer {dot_tokens['elsewhere']}"}, timeout=10
+    )
+    assert elsewhere.status_code == 401
+    assert 'error="invalid_token"' in elsewhere.headers["www-authenticate"]
+    assert elsewhere.json()["error"] == "invalid_token"
+    answered = httpx.post(
+        url, json=body, headers={**headers, "Authorization": f"Bearer {dot_tokens['read']}"}, timeout=10
+    )
+    assert answered.status_code == 200
+    assert answered.json()["result"]["content"][0]["text"] == "x"

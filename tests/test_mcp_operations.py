@@ -149,7 +149,7 @@ def test_endpoint_refuses_subscriptions_and_missing_authentication():
     with pytest.raises(ImproperlyConfigured, match="subscriptions=False"):
         MCPEndpoint(MCPServer("with-subscriptions"))
     with pytest.raises(ImproperlyConfigured, match="authentication_classes"):
-        MCPView.as_view(server=server)
+        MCPView.as_view(server=server, authentication_classes=[])
     with pytest.raises(ImproperlyConfigured, match="MCPServer"):
         MCPEndpoint(object())  # type: ignore[arg-type]
 

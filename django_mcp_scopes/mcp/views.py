@@ -46,6 +46,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request as DRFRequest
 from starlette.authentication import AuthCredentials
 
+from django_mcp_scopes.authentication import MCPTokenAuthentication
 from django_mcp_scopes.challenges import (
     insufficient_scope_response,
     service_unavailable_response,
@@ -124,7 +125,7 @@ class MCPView(View):
 
     server: Any = None
     method_scopes: Mapping[str, Any] | None = None
-    authentication_classes: Sequence[type] = ()
+    authentication_classes: Sequence[type] = (MCPTokenAuthentication,)
     permission_classes: Sequence[type] = ()
     endpoint: MCPEndpoint | None = None
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options", "trace"]
@@ -292,25 +293,32 @@ class MCPView(View):
     # authentication -------------------------------------------------------------------------
     def authenticate(self, request: HttpRequest) -> Principal:
         """Run the authentication and permission classes like DRF's ``APIView`` does."""
+        authenticators = [authenticator() for authenticator in self.authentication_classes]
         drf_request = DRFRequest(
-            request,
-            parsers=[_BodyLeftAlone()],
-            authenticators=[authenticator() for authenticator in self.authentication_classes],
+            request, parsers=[_BodyLeftAlone()], authenticators=authenticators, parser_context={"view": self}
         )
         try:
-            drf_request.user  # noqa: B018 - runs the authenticators (DRF's perform_authentication)
-        except DatabaseError as exc:
-            raise AuthServiceUnavailable() from exc
-        for permission in [permission() for permission in self.permission_classes]:
-            if not permission.has_permission(drf_request, self):
-                if drf_request.authenticators and not drf_request.successful_authenticator:
-                    raise drf_exceptions.NotAuthenticated()
-                raise drf_exceptions.PermissionDenied(
-                    detail=getattr(permission, "message", None), code=getattr(permission, "code", None)
-                )
-        principal = principal_of(drf_request)
-        if principal is None:
-            raise drf_exceptions.NotAuthenticated()
+            try:
+                drf_request.user  # noqa: B018 - runs the authenticators (DRF's perform_authentication)
+            except DatabaseError as exc:
+                raise AuthServiceUnavailable() from exc
+            for permission in [permission() for permission in self.permission_classes]:
+                if not permission.has_permission(drf_request, self):
+                    if drf_request.authenticators and not drf_request.successful_authenticator:
+                        raise drf_exceptions.NotAuthenticated()
+                    raise drf_exceptions.PermissionDenied(
+                        detail=getattr(permission, "message", None), code=getattr(permission, "code", None)
+                    )
+            principal = principal_of(drf_request)
+            if principal is None:
+                raise drf_exceptions.NotAuthenticated()
+        except (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed) as exc:
+            # As DRF's APIView.handle_exception: the first authenticator writes the challenge.
+            if authenticators and not getattr(exc, "auth_header", None):
+                header = authenticators[0].authenticate_header(drf_request)
+                if header:
+                    setattr(exc, "auth_header", header)  # noqa: B010
+            raise
         return pin(principal)
 
     def handle_exception(self, request: HttpRequest, exc: Exception) -> HttpResponseBase:
@@ -473,8 +481,12 @@ def _api_exception_response(request: HttpRequest, exc: drf_exceptions.APIExcepti
         )
     unauthenticated = isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed))
     status = 401 if unauthenticated else exc.status_code
-    code = getattr(exc.detail, "code", None) or exc.default_code
-    response = JsonResponse({"error": code, "error_description": detail}, status=status)
+    if isinstance(exc.detail, dict) and "error" in exc.detail:
+        body: dict[str, Any] = dict(exc.detail)  # already error / error_description (our exceptions)
+    else:
+        code = getattr(exc.detail, "code", None) or exc.default_code
+        body = {"error": code, "error_description": detail}
+    response = JsonResponse(body, status=status)
     if auth_header:
         response["WWW-Authenticate"] = auth_header
     wait = getattr(exc, "wait", None)
