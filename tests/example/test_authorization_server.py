@@ -596,3 +596,28 @@ def test_a_metadata_document_breaking_the_rules_makes_an_unknown_client(server, 
     assert response.status_code == 400
     assert 'id="oauth-error"' in response.text
     assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("resource", "http://elsewhere.example/mcp", "invalid_target"),
+        ("scope", "user:read nonexistent", "invalid_scope"),
+        ("code_challenge_method", "plain", "invalid_request"),
+    ],
+)
+def test_a_tampered_consent_form_is_refused(server, client, browser, field, value, error):
+    """The consent form's hidden fields are checked again when it comes back."""
+    url = client.authorization_url()
+    response = browser._get(url)
+    if response.status_code == 302:  # not signed in yet: through the login page first
+        login_page = browser._get(str(httpx.URL(url).join(response.headers["location"])))
+        credentials = {"username": "demo", "password": "demo"}
+        signed_in = browser._submit(login_page, parse_forms(login_page.text)["login-form"], credentials)
+        response = browser._get(str(httpx.URL(url).join(signed_in.headers["location"])))
+    consent = parse_forms(response.text)["consent-form"]
+    tampered = browser._submit(response, consent, {"allow": "Allow", field: value})
+    assert tampered.status_code == 302
+    params = query_of(tampered)
+    assert params["error"] == error
+    assert "code" not in params
