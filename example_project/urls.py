@@ -2,6 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from django_mcp_scopes.authentication import MCPTokenAuthentication
+from django_mcp_scopes.mcp import mcp_path
+from example_project.journal.mcp import server as journal_server
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -10,4 +14,6 @@ urlpatterns = [
     path("", include("example_project.oauth.urls")),
     # RFC 9728 protected-resource metadata for every protected endpoint.
     path("", include("django_mcp_scopes.urls")),
+    # The journal's MCP endpoint (Streamable HTTP, WSGI and ASGI).
+    *mcp_path("mcp", journal_server, authentication_classes=[MCPTokenAuthentication]),
 ]

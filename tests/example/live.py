@@ -63,7 +63,7 @@ class _Database:
 
 class ExampleServer:
     def __init__(self, kind: str = "wsgi", **env: str) -> None:
-        assert kind in ("wsgi", "asgi")
+        assert kind in ("wsgi", "asgi", "runserver")
         self.kind = kind
         self.extra_env = env
         self.port = free_port()
@@ -112,6 +112,8 @@ class ExampleServer:
                 "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--worker-class", "gthread",
                 "--threads", "4", "--timeout", "60", "--no-control-socket",
             ]  # fmt: skip
+        elif self.kind == "runserver":  # what `make run` starts
+            command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
         else:
             command = [
                 sys.executable, "-m", "uvicorn", "example_project.asgi:application",
