@@ -32,6 +32,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "example_project.oauth.cors.OAuthEndpointsCorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +74,7 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "journal"),
         }
     }
 elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -90,11 +92,71 @@ else:
 
 STATIC_URL = "/static/"
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/admin/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Public origin of this server, e.g. "https://journal.example.com" (no trailing slash). Unset in
+# development: the issuer and the resource URI are derived from each request, so both
+# http://127.0.0.1:8000 and http://localhost:8000 work. Set it in production.
+BASE_URL = os.environ.get("DJANGO_BASE_URL", "").rstrip("/") or None
+
+# The MCP endpoints this project serves: the only RFC 8707 resources its authorization server
+# issues tokens for.
+SERVED_MCP_PATHS = ["/mcp"]
 
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "django_mcp_scopes.backends.DatabaseScopes",
+    "OAUTH2_VALIDATOR_CLASS": "example_project.oauth.validators.JournalOAuth2Validator",
+    # One issuer everywhere: the metadata, `iss` in authorization responses and the
+    # protected-resource metadata. Empty: derived from the request (the bare origin, since the
+    # RFC 8414 document is mounted at the root).
+    "OIDC_ISS_ENDPOINT": BASE_URL or "",
+    # Authorization code with PKCE (S256 only); no implicit, no password grant.
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none"],
+    # RFC 9207 `iss` in authorization responses; tokens never in query strings; hashed at rest.
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # Refresh-token rotation with replay detection (a replayed token revokes its whole family).
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("ACCESS_TOKEN_EXPIRE_SECONDS", "3600")),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
+    # Exact redirect URIs; http only for loopback callbacks (enforced at registration), any port
+    # on loopback as RFC 8252 asks.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    # A token is accepted only at the exact resource it was issued for, not at URLs below it.
+    "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR": "django_mcp_scopes.authentication.exact_resource_validator",
+    # Anonymous registration of public clients (policy and limits: example_project/oauth/registration.py),
+    # and Client ID Metadata Documents.
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS": 7 * 24 * 3600,
+    "CIMD_ENABLED": True,
+    "CIMD_METADATA_FETCHER": "example_project.oauth.cimd.PolicyCheckedFetcher",
+}
+
+JOURNAL_DCR = {
+    "MAX_REDIRECT_URIS": 5,
+    "PER_IP_PER_HOUR": int(os.environ.get("DCR_PER_IP_PER_HOUR", "20")),
+    "MAX_CLIENTS": int(os.environ.get("DCR_MAX_CLIENTS", "10000")),
 }
 
 MCP_SCOPES = {
+    "BASE_URL": BASE_URL,
+    # Also publish the MCP endpoint's metadata at the root /.well-known/oauth-protected-resource.
+    "ROOT_RESOURCE_PATH": "mcp",
+    # Browser-based clients allowed to call /mcp (the MCP Inspector's page by default).
+    "ALLOWED_ORIGINS": os.environ.get("MCP_ALLOWED_ORIGINS", "http://localhost:6274,http://127.0.0.1:6274").split(","),
     "RESOURCE_NAME": "EpicMe journal (Django example)",
 }

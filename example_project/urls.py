@@ -1,7 +1,19 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+
+from django_mcp_scopes.authentication import MCPTokenAuthentication
+from django_mcp_scopes.mcp import mcp_path
+from example_project.journal.mcp import server as journal_server
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # RFC 8414 authorization-server metadata (root) and the OAuth endpoints under /o/.
+    path("", include("example_project.oauth.urls")),
+    # RFC 9728 protected-resource metadata for every protected endpoint.
+    path("", include("django_mcp_scopes.urls")),
+    # The journal's MCP endpoint (Streamable HTTP, WSGI and ASGI).
+    *mcp_path("mcp", journal_server, authentication_classes=[MCPTokenAuthentication]),
 ]

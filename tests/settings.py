@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "oauth2_provider",
     "django_mcp_scopes",
+    "example_project.journal",
 ]
 
 MIDDLEWARE = [

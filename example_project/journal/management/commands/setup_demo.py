@@ -1,39 +1,100 @@
-"""Load the demo data (scopes, user demo/demo) idempotently and print how to connect."""
+"""Load the demo data idempotently and print how to connect.
+
+Creates the journal's scopes (declared in ``example_project/journal/scopes.py``) that are missing,
+with their descriptions, baseline flag and implications; a scope that already exists is left as it
+is (an administrator may have edited it). Creates the demo user ``demo`` (password ``demo``) and,
+unless ``--no-admin``, a superuser ``admin`` (password ``admin``) for the admin site, if missing.
+Everything happens in one transaction: a failure leaves nothing half-done.
+"""
+
+from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management import BaseCommand, CommandParser
+from django.core.management import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from django_mcp_scopes.declarations import declared_scopes
 from django_mcp_scopes.models import Scope
+from django_mcp_scopes.registry import scope_registry
+from example_project.journal.scopes import JOURNAL_SCOPES, declare_journal_scopes
 
-DEMO_SCOPES = [
-    ("user:read", "See your username and account details", True, []),
-    ("entries:read", "Read your journal entries", True, []),
-    ("entries:write", "Create, change and delete your journal entries", False, ["entries:read"]),
-    ("tags:read", "See the tags you use in your journal", True, []),
-    ("tags:write", "Create, change and delete your tags and tag your entries", False, ["tags:read"]),
-]
+DEMO_USERS = [("demo", "demo", False), ("admin", "admin", True)]
 
 
 class Command(BaseCommand):
-    help = "Create the demo scopes and the demo user (demo/demo) if they are missing."
+    help = "Create the journal's scopes and the demo users (demo/demo, admin/admin) if they are missing."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", default="8000")
+        parser.add_argument("--port", default="8000", help="Port the server will listen on (for the printed URLs).")
+        parser.add_argument("--host", default="127.0.0.1", help="Host the server will listen on.")
+        parser.add_argument("--no-admin", action="store_true", help="Do not create the admin/admin superuser.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for name, description, advertised, _implies in DEMO_SCOPES:
-            Scope.objects.get_or_create(name=name, defaults={"description": description, "is_advertised": advertised})
-        for name, _description, _advertised, implies in DEMO_SCOPES:
-            if implies:
-                Scope.objects.get(name=name).implies.add(*Scope.objects.filter(name__in=implies))
-        user_model = get_user_model()
-        if not user_model.objects.filter(username="demo").exists():
-            user_model.objects.create_user("demo", password="demo")
-        base = f"http://127.0.0.1:{options['port']}"
+        port = str(options["port"])
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise CommandError(f"--port must be a number from 1 to 65535; got {port!r}.")
+        declare_journal_scopes()
+        declared = declared_scopes()
+        with transaction.atomic():
+            created = self._create_scopes({name: declared[name] for name in JOURNAL_SCOPES})
+            users = [u for u in DEMO_USERS if not (options["no_admin"] and u[2])]
+            new_users = self._create_users(users)
+        if created:
+            scope_registry.invalidate()
         self.stdout.write(
-            f"\nExample MCP server: {base}/mcp\n"
-            f"Protected-resource metadata: {base}/.well-known/oauth-protected-resource/mcp\n"
-            f"Sign in as demo / demo.\n"
+            f"Scopes: {len(created)} created, {len(JOURNAL_SCOPES) - len(created)} already present. "
+            f"Users created: {', '.join(new_users) or 'none'}."
         )
+        self._print_instructions(options["host"], port, with_admin=not options["no_admin"])
+
+    def _create_scopes(self, declarations: dict[str, Any]) -> list[str]:
+        existing = {scope.name: scope for scope in Scope.objects.filter(name__in=declarations)}
+        created = {
+            name: Scope.objects.create(
+                name=name, description=declaration.description, is_advertised=declaration.advertised
+            )
+            for name, declaration in declarations.items()
+            if name not in existing
+        }
+        by_name = {**existing, **created}
+        for name, scope in created.items():
+            implied = [by_name[child] for child in declarations[name].implies if child in by_name]
+            if implied:
+                scope.implies.add(*implied)
+        return sorted(created)
+
+    def _create_users(self, users: list[tuple[str, str, bool]]) -> list[str]:
+        user_model = get_user_model()
+        created = []
+        for username, password, is_admin in users:
+            if user_model.objects.filter(username=username).exists():
+                continue
+            if is_admin:
+                user_model.objects.create_superuser(username, password=password)
+            else:
+                user_model.objects.create_user(username, password=password)
+            created.append(username)
+        return created
+
+    def _print_instructions(self, host: str, port: str, *, with_admin: bool) -> None:
+        base = f"http://{host}:{port}"
+        lines = [
+            "",
+            f"EpicMe journal MCP server: {base}/mcp  (Streamable HTTP, OAuth)",
+            f"  protected-resource metadata: {base}/.well-known/oauth-protected-resource/mcp",
+            f"  authorization server:        {base}/.well-known/oauth-authorization-server",
+            "Sign in as demo / demo when your MCP client opens the browser.",
+        ]
+        if with_admin:
+            lines.append(f"Admin (scopes, users, entries): {base}/admin/  as admin / admin")
+        lines += [
+            "Connect:",
+            f"  MCP Inspector: npx @modelcontextprotocol/inspector  (Streamable HTTP, URL {base}/mcp)",
+            f"  Claude Code:   claude mcp add --transport http journal {base}/mcp",
+            f'  VS Code:       .vscode/mcp.json  {{"servers": {{"journal": {{"type": "http", "url": "{base}/mcp"}}}}}}',
+            "Demo accounts are for local use only.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,1 @@
+"""The example's authorization server: django-oauth-toolkit, configured and extended through its hooks."""

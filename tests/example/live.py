@@ -1,0 +1,259 @@
+"""Run the example project as a real server process, and play the person at the browser.
+
+``ExampleServer`` migrates a database of its own (a temporary SQLite file, or a fresh PostgreSQL
+database on the server named by ``DATABASE_URL``), loads the demo data with ``setup_demo``, and
+serves the project under gunicorn (WSGI) or uvicorn (ASGI) on a free port of 127.0.0.1. With
+``REDIS_URL`` set it uses Redis as its cache, under a key prefix of its own.
+
+``Browser`` follows an authorization URL the way a person would: it signs in through the real
+login page (with its CSRF token) and approves (or denies) on the real consent page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Database:
+    """A database for one server: SQLite file, or a throwaway PostgreSQL database."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.url = os.environ.get("DATABASE_URL", "")
+        self._pg_name: str | None = None
+        if self.url.startswith("postgres"):
+            import psycopg
+
+            parts = urlsplit(self.url)
+            self._admin_url = parts._replace(path="/postgres").geturl()
+            self._pg_name = f"example_live_{secrets.token_hex(6)}"
+            with psycopg.connect(self._admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self._pg_name}"')
+            self.env = {"DATABASE_URL": parts._replace(path=f"/{self._pg_name}").geturl()}
+        else:
+            self.env = {"EXAMPLE_SQLITE_PATH": str(workdir / "db.sqlite3"), "DATABASE_URL": ""}
+
+    def drop(self) -> None:
+        if self._pg_name:
+            import psycopg
+
+            with psycopg.connect(self._admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
+
+
+class ExampleServer:
+    def __init__(self, kind: str = "wsgi", **env: str) -> None:
+        assert kind in ("wsgi", "asgi", "runserver")
+        self.kind = kind
+        self.extra_env = env
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.mcp_url = f"{self.base_url}/mcp"
+        self._workdir = Path(tempfile.mkdtemp(prefix="example-live-"))
+        self._db: _Database | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = self._workdir / "server.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="tests.example.live_settings",
+            CIMD_DOCUMENTS_DIR=str(self._workdir / "cimd"),
+            PYTHONPATH=str(ROOT),
+            CACHE_KEY_PREFIX=f"example-live-{secrets.token_hex(6)}",
+            DJANGO_DEBUG="0",
+        )
+        assert self._db is not None
+        env.update(self._db.env)
+        env.update(self.extra_env)
+        return env
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def start(self) -> ExampleServer:
+        self._db = _Database(self._workdir)
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("setup_demo", "--port", str(self.port))
+        if self.kind == "wsgi":
+            command = [
+                sys.executable, "-m", "gunicorn", "example_project.wsgi:application",
+                "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--worker-class", "gthread",
+                "--threads", "4", "--timeout", "60", "--no-control-socket",
+            ]  # fmt: skip
+        elif self.kind == "runserver":  # what `make run` starts
+            command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+        else:
+            command = [
+                sys.executable, "-m", "uvicorn", "example_project.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "auto",
+            ]  # fmt: skip
+        log = self._log.open("wb")
+        self._process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/.well-known/oauth-authorization-server", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def publish_client_document(self, client_id: str, document: dict) -> None:
+        """Serve a Client ID Metadata Document for ``client_id`` (see tests/example/live_settings.py)."""
+        from tests.example.cimd_fetcher import document_path
+
+        directory = self._workdir / "cimd"
+        directory.mkdir(exist_ok=True)
+        document_path(directory, client_id).write_text(json.dumps(document))
+
+    def log(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._db is not None:
+            self._db.drop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> ExampleServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# the person at the browser ------------------------------------------------------------------------
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: dict[str, dict] = {}
+        self._current: dict | None = None
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self._current = {"action": attributes.get("action", ""), "fields": {}, "submits": []}
+            self.forms[attributes.get("id", f"form-{len(self.forms)}")] = self._current
+        elif self._current is not None and tag in ("input", "button"):
+            kind = attributes.get("type", "submit" if tag == "button" else "text")
+            if kind == "submit":
+                self._current["submits"].append((attributes.get("name"), attributes.get("value", "")))
+            elif "name" in attributes:
+                self._current["fields"][attributes["name"]] = attributes.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+
+def parse_forms(html: str) -> dict[str, dict]:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+class Browser:
+    """A person with a browser: a cookie jar, and the habit of reading the page before clicking."""
+
+    def __init__(self, username: str = "demo", password: str = "demo") -> None:
+        self.username = username
+        self.password = password
+        self.client = httpx.Client(timeout=30, follow_redirects=False)
+        self.pages: list[httpx.Response] = []
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, url: str) -> httpx.Response:
+        response = self.client.get(url)
+        self.pages.append(response)
+        return response
+
+    def authorize(self, authorization_url: str, *, approve: bool = True) -> httpx.Response:
+        """Follow the authorization URL until it leaves for the client's redirect URI; return that response.
+
+        The returned response is either a redirect away from the server (the client's callback)
+        or a page the flow stopped on (an error page).
+        """
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(authorization_url))
+        response = self._get(authorization_url)
+        signed_in = False
+        for _ in range(10):
+            if response.status_code in (301, 302, 303):
+                location = urljoin(str(response.url), response.headers["location"])
+                if not location.startswith(origin):
+                    return response
+                response = self._get(location)
+                continue
+            if response.status_code != 200:
+                return response
+            forms = parse_forms(response.text)
+            if "login-form" in forms:
+                if signed_in:
+                    return response  # the sign-in failed
+                signed_in = True
+                response = self._submit(
+                    response, forms["login-form"], {"username": self.username, "password": self.password}
+                )
+            elif "consent-form" in forms:
+                form = forms["consent-form"]
+                assert len(forms) == 1, f"the consent page holds other forms: {list(forms)}"
+                extra = {"allow": "Allow"} if approve else {}
+                assert ("allow", "Allow") in form["submits"]
+                response = self._submit(response, form, extra)
+            else:
+                return response
+        raise AssertionError("too many steps in the authorization flow")
+
+    def _submit(self, page: httpx.Response, form: dict, values: dict[str, str]) -> httpx.Response:
+        url = urljoin(str(page.url), form["action"]) if form["action"] else str(page.url)
+        data = {**form["fields"], **values}
+        response = self.client.post(url, data=data, headers={"Referer": str(page.url)})
+        self.pages.append(response)
+        return response
