@@ -100,9 +100,10 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 # http://127.0.0.1:8000 and http://localhost:8000 work. Set it in production.
 BASE_URL = os.environ.get("DJANGO_BASE_URL", "").rstrip("/") or None
 
-# The MCP endpoints this project serves: the only RFC 8707 resources its authorization server
-# issues tokens for.
-SERVED_MCP_PATHS = ["/mcp"]
+# The protected endpoints this project serves: the only RFC 8707 resources its authorization
+# server issues tokens for. A request that names no resource is bound to the first (the MCP
+# endpoint).
+SERVED_MCP_PATHS = ["/mcp", "/api/entries"]
 
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "django_mcp_scopes.backends.DatabaseScopes",

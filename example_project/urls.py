@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from django_mcp_scopes.authentication import MCPTokenAuthentication
 from django_mcp_scopes.mcp import mcp_path
+from example_project.journal.api import EntryListView
 from example_project.journal.mcp import server as journal_server
 
 urlpatterns = [
@@ -16,4 +17,6 @@ urlpatterns = [
     path("", include("django_mcp_scopes.urls")),
     # The journal's MCP endpoint (Streamable HTTP, WSGI and ASGI).
     *mcp_path("mcp", journal_server, authentication_classes=[MCPTokenAuthentication]),
+    # The same journal as a plain REST endpoint, protected by the same scopes (DRF permissions).
+    path("api/entries", EntryListView.as_view(), name="api-entries"),
 ]

@@ -67,9 +67,9 @@ class JournalOAuth2Validator(OAuth2Validator):
         if resources:
             self._check_resources(request, resources)
         else:
-            served = served_resources(_HeadersRequest(request))
-            if len(served) == 1:
-                resources = served
+            # No resource named: bind the token to the primary endpoint (the MCP one), never
+            # leave it unbound (unbound tokens are refused everywhere).
+            resources = served_resources(_HeadersRequest(request))[:1]
         request.resource = resources
         super().save_authorization_code(client_id, code, request, *args, **kwargs)
 
