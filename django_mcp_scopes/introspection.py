@@ -11,7 +11,8 @@ table, and cannot tell "inactive" from "unreachable". Here:
   (503, fail closed);
 - ``active`` must be ``true``; ``exp`` (if sent) in the future; ``iss`` equal to
   ``MCP_SCOPES["INTROSPECTION_ISSUER"]`` when that is set; ``client_id`` a string when sent;
-  ``token_type`` (if sent) an access token; ``aud`` a string or a list of strings (it is the
+  ``token_type`` (if sent) a bearer access token; no ``cnf`` (a sender-constrained token, DPoP or
+  mTLS, needs a proof this server does not check); ``aud`` a string or a list of strings (it is the
   resource binding checked by the caller);
 - answers are cached in ``MCP_SCOPES["CACHE_ALIAS"]`` under sha256(token) for at most
   ``INTROSPECTION_CACHE_SECONDS`` and never past ``exp``; an inactive answer is cached as well,
@@ -33,7 +34,7 @@ from django_mcp_scopes.resources import canonicalize_all
 from django_mcp_scopes.token_cache import REVOKED, token_cache
 
 _NAMESPACE = "introspection"
-_ACCESS_TOKEN_TYPES = {"bearer", "access_token", "dpop"}
+_ACCESS_TOKEN_TYPES = {"bearer", "access_token"}
 
 
 def is_enabled() -> bool:
@@ -115,6 +116,14 @@ def facts(token: str, checksum: str) -> dict[str, Any]:
     if client_id is not None and not isinstance(client_id, str):
         raise _inactive(checksum, "The introspection answer has a malformed client_id.", "malformed_introspection")
     token_type = content.get("token_type")
+    if content.get("cnf") is not None or str(token_type).lower() == "dpop":
+        # Bound to a key (RFC 9449 DPoP, RFC 8705 mTLS) whose proof this server never checks:
+        # accepting it as a plain bearer token would strip the binding.
+        raise _inactive(
+            checksum,
+            "The access token is sender-constrained (DPoP or mTLS); this server accepts bearer tokens only.",
+            "sender_constrained",
+        )
     if token_type is not None and str(token_type).lower() not in _ACCESS_TOKEN_TYPES:
         raise _inactive(checksum, "Only access tokens are accepted.", "wrong_token_type")
     audiences = _audiences(content.get("aud"))

@@ -486,6 +486,11 @@ def test_introspection_accepts_an_active_bound_token(client, scopes, idp, django
         (active(client_id=7), "malformed client_id"),
         (active(token_type="refresh_token"), "Only access tokens"),
         (active(scope=oauth2_settings.DCR_REGISTRATION_SCOPE), "registration"),
+        # Sender-constrained tokens (RFC 9449 DPoP, RFC 8705 mTLS) need a proof this server
+        # never checks: presented as plain Bearer tokens they would lose their binding.
+        (active(token_type="DPoP", cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), "sender-constrained"),
+        (active(token_type="DPoP"), "sender-constrained"),
+        (active(cnf={"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}), "sender-constrained"),
     ],
 )
 def test_introspection_refusals(client, scopes, idp, answer, fragment):
