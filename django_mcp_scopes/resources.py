@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.signals import setting_changed
 from django.http import Http404, HttpRequest
@@ -127,9 +127,17 @@ def _reset_base_url(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_reset_base_url, dispatch_uid="mcp_scopes_resources_base_url")
 
 
+# RFC 3986 pchar and "/": what a path keeps literally; everything else is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;="
+
+
 def resource_path(request: HttpRequest, path: str | None = None) -> str:
-    """The URL path of the resource: ``path`` if given, else the request's (script prefix included)."""
-    value = path if path is not None else request.path
+    """The URL path of the resource: ``path`` if given, else the request's (script prefix included).
+
+    The request's path is percent-encoded again (Django decodes it): ``/a%3F`` is the path
+    ``/a?``, another URL than ``/a``, and must not read as ``/a`` with an empty query.
+    """
+    value = path if path is not None else quote(request.path, safe=_PATH_SAFE)
     value = "/" + value.strip("/")
     return value if value != "/" else ""
 

@@ -178,6 +178,12 @@ class PlainClassView(ScopesRequiredMixin, View):
         return JsonResponse({"posted": True})
 
 
+@require_token
+def plain_file(request: HttpRequest, name: str) -> JsonResponse:
+    """One resource per URL (a catch-all route): each file is its own audience."""
+    return JsonResponse({"name": name, **_describe(request)})
+
+
 urlpatterns = [
     path("api/notes", NotesView.as_view()),
     path("api/alternatives", AlternativesView.as_view()),
@@ -195,5 +201,6 @@ urlpatterns = [
     path("plain/alternatives", plain_alternatives),
     path("plain/dynamic", plain_dynamic),
     path("plain/class", PlainClassView.as_view()),
+    path("files/<path:name>", plain_file),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
 ]

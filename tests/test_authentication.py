@@ -16,6 +16,7 @@ from django.test import RequestFactory
 from oauth2_provider.models import AccessToken
 from oauth2_provider.settings import oauth2_settings
 
+from django_mcp_scopes import resources
 from django_mcp_scopes.authentication import (
     MAX_AUTHORIZATION_LENGTH,
     authenticate_request,
@@ -224,6 +225,30 @@ def test_resource_comparison_is_canonical(client, scopes, bound):
 def test_path_comparison_is_case_sensitive(client, scopes):
     token, _ = make_token(resource=["http://testserver/MCP"])
     assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
+
+
+@pytest.mark.parametrize("path", ["/files/a%3F", "/files/a%3Fx=1", "/files/a%23b", "/files/a%25"])
+def test_encoded_delimiters_in_the_path_are_not_another_resources_audience(client, scopes, path):
+    # Django decodes the path: "/files/a%3F" is the path "/files/a?", another URL than
+    # "/files/a" (a different view argument), never the same resource.
+    token, _ = make_token(resource=["http://testserver/files/a"])
+    assert get(client, "/files/a", f"Bearer {token}").json()["name"] == "a"
+    response = get(client, path, f"Bearer {token}")
+    assert response.status_code == 401, response.content
+    params = parse_challenge(response["WWW-Authenticate"])
+    assert params["error"] == "invalid_token"
+    assert params["resource_metadata"].startswith("http://testserver/.well-known/oauth-protected-resource/files/a%")
+
+
+def test_the_resource_of_a_request_is_its_percent_encoded_path():
+    factory = RequestFactory()
+    assert resources.resource_uri(factory.get("/files/a%3F")) == "http://testserver/files/a%3F"
+    assert resources.resource_uri(factory.get("/files/a%23b")) == "http://testserver/files/a%23b"
+    assert resources.resource_uri(factory.get("/caf%C3%A9")) == "http://testserver/caf%C3%A9"
+    assert resources.resource_uri(factory.get("/a;b=c/@:x")) == "http://testserver/a;b=c/@:x"
+    assert resources.metadata_url(factory.get("/files/a%0A")) == (
+        "http://testserver/.well-known/oauth-protected-resource/files/a%0A"
+    )
 
 
 def test_token_with_no_resource_is_refused_by_default(client, scopes, settings):
