@@ -28,7 +28,7 @@ def canonicalize_resource(uri: str) -> str:
 def _canonicalize(uri: str) -> str:
     """The canonical form of a resource URI used for comparisons.
 
-    Scheme and host are case-insensitive, a default port is dropped, a trailing slash on the path
+    Scheme and host are case-insensitive (an ASCII host only), a default port is dropped, a trailing slash on the path
     is dropped (``https://h/mcp/`` and ``https://h/mcp`` are one resource), and a fragment is never
     part of a resource. The path and query stay case-sensitive. Raises ``ValueError`` for a URI
     that is not absolute http(s).
@@ -37,6 +37,10 @@ def _canonicalize(uri: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"not an absolute http(s) URI: {uri!r}")
+    if not parts.netloc.isascii():
+        # Unicode case folding maps e.g. KELVIN SIGN to an ASCII "k": an internationalised
+        # host is only ever compared in its A-label (punycode) form.
+        raise ValueError(f"a resource URI's host must be ASCII (IDNA A-label): {uri!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("a resource URI cannot carry credentials")
     host = parts.hostname.lower()

@@ -222,6 +222,24 @@ def test_resource_comparison_is_canonical(client, scopes, bound):
     assert get(client, "/mcp", f"Bearer {token}").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "bound",
+    [
+        "http://te\u017ftserver/mcp",  # LATIN SMALL LETTER LONG S: upper() is "S"
+        "http://\u212aey.example/mcp",  # KELVIN SIGN: lower() is an ASCII "k"
+        "http://\uff54\uff45\uff53\uff54server/mcp",  # fullwidth letters
+    ],
+)
+def test_non_ascii_hosts_never_fold_into_an_ascii_audience(bound):
+    # A URI is ASCII (RFC 3986): an internationalised host is compared in its A-label form
+    # only, never case-folded by Unicode rules into some other ASCII host.
+    assert not resources.same_resource("http://key.example/mcp", bound)
+    assert not resources.same_resource("http://testserver/mcp", bound)
+    with pytest.raises(ValueError):
+        resources.canonicalize_resource(bound)
+    assert resources.canonicalize_all([bound]) == [""]
+
+
 def test_path_comparison_is_case_sensitive(client, scopes):
     token, _ = make_token(resource=["http://testserver/MCP"])
     assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
