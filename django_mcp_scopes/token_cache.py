@@ -109,11 +109,14 @@ class TokenCache:
             return
         key = self._key(namespace, checksum)
         try:
-            caches[self.config.cache_alias].add(key, value, seconds)
+            added = caches[self.config.cache_alias].add(key, value, seconds)
         except Exception:
             _logger.exception("mcp_token_cache_unavailable operation=add")
             return
-        self._remember(key, value, time.monotonic(), seconds)
+        if added:
+            # Not when the add lost: the entry there may be a tombstone, and a local copy of
+            # what this request read would outlive the revocation in this process.
+            self._remember(key, value, time.monotonic(), seconds)
 
     def _remember(self, key: str, value: Any, now: float, seconds: float | None = None) -> None:
         local_seconds = self.config.local_seconds

@@ -310,6 +310,28 @@ def test_deleted_token_is_refused_at_once_even_when_cached(client, scopes):
     assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
 
 
+def test_revocation_racing_a_cold_validation_wins_in_this_process_too(client, scopes):
+    # This request reads the token row; right after, another process revokes the token and
+    # writes the tombstone. The request itself may finish, but what it read must not be kept:
+    # the next request is refused, not served from this process's local copy.
+    from django.db import connection
+
+    token, _ = make_token()
+    checksum = token_checksum(token)
+
+    def revoke_elsewhere_after_the_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "oauth2_provider_accesstoken" in sql and sql.lstrip().upper().startswith("SELECT"):
+            token_cache.drop(checksum, tombstone=True)
+        return result
+
+    with connection.execute_wrapper(revoke_elsewhere_after_the_read):
+        get(client, "/mcp", f"Bearer {token}")
+    assert token_cache.get(checksum) == "revoked"
+    params = assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
+    assert "revoked" in params["error_description"]
+
+
 def test_revocation_through_dots_endpoint_clears_the_cache(client, scopes, django_capture_on_commit_callbacks):
     application = make_application()
     token, _ = make_token(application=application)
