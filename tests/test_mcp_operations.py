@@ -33,6 +33,22 @@ def _forget_declarations():
         declarations._forget(name)
 
 
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        lambda: requires_scopes(any_of=[[]]),
+        lambda: requires_scopes(any_of=[["admin"], []]),
+        lambda: requires_scopes(ScopeRequirement((frozenset(),))),
+        lambda: requires_scopes(ScopeRequirement.any_of(["admin"]) | ScopeRequirement((frozenset(),))),
+    ],
+)
+def test_a_declared_requirement_that_any_token_meets_is_refused(declaration):
+    # "leave the decorator off for an operation any valid token may use": a decorator whose
+    # requirement is met by every token is a mistake, not an open door.
+    with pytest.raises(ImproperlyConfigured):
+        declaration()
+
+
 def test_package_imports_without_django_settings():
     result = subprocess.run(
         [sys.executable, "-c", "import django_mcp_scopes.mcp as m; print(m.__all__[0])"],

@@ -143,6 +143,19 @@ def test_requirement_algebra():
             as_requirement(empty)
 
 
+def test_an_empty_alternative_is_a_configuration_error_everywhere():
+    # An alternative that names no scope is met by every token: it would silently open the
+    # operation whatever the other alternatives say.
+    with pytest.raises(ImproperlyConfigured):
+        ScopeRequirement.any_of(["admin"], [])
+    with pytest.raises(ImproperlyConfigured):
+        ScopeRequirement.any_of([])
+    with pytest.raises(ImproperlyConfigured):
+        scopes_required(any_of=[["admin"], []])
+    with pytest.raises(ImproperlyConfigured):
+        scopes_required("notes:read", any_of=[[]])
+
+
 # --- per HTTP method ----------------------------------------------------------------------
 
 

@@ -136,6 +136,11 @@ def requires_scopes(
     if any_of is not None:
         alternatives = ScopeRequirement.any_of(*[list(alternative) for alternative in any_of])
         static = alternatives if static is None else static & alternatives
+    if static is not None and static.is_empty:
+        raise ImproperlyConfigured(
+            f"requires_scopes() got a requirement any token meets ({static.describe()}); "
+            "leave the decorator off for an operation any valid token may use."
+        )
     if static is None and dynamic is None:
         raise ImproperlyConfigured(
             "requires_scopes() needs at least one scope, any_of= or a dynamic requirement; "
