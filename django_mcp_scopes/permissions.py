@@ -11,6 +11,9 @@ DRF permission classes (``BasePermission`` subclasses, so ``&``, ``|`` and ``~``
   back to GET; a method not listed is refused);
 - ``HasValidToken``: any accepted token, no scope needed.
 
+``~HasScopes`` (any of the scope classes but ``HasValidToken``) means "a valid token that lacks
+the scopes", never "any caller without a token": DRF's plain NOT would let anonymous callers in.
+
 Scopes are checked against ``Principal.effective_scopes``: a broader granted scope satisfies a
 narrower requirement, an inactive scope grants nothing. A view that declares no requirement
 raises ``ImproperlyConfigured`` (never an open door).
@@ -37,7 +40,10 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import (
+    BasePermission,
+    BasePermissionMetaclass,
+)
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from django_mcp_scopes import challenges
@@ -148,7 +154,17 @@ def _method_entry(mapping: Any, method: str, attribute: str, view: Any) -> Any:
     return None
 
 
-class _ScopePermission(BasePermission):
+class _ScopePermissionMetaclass(BasePermissionMetaclass):
+    def __invert__(cls) -> Any:
+        # DRF's NOT alone would turn "no token, hence not the scopes" into a grant. A scope
+        # permission means nothing without a token: ~HasScopes is "a valid token that lacks them".
+        negated = super().__invert__()
+        if issubclass(cls, HasValidToken):  # type: ignore[arg-type]
+            return negated
+        return HasValidToken & negated
+
+
+class _ScopePermission(BasePermission, metaclass=_ScopePermissionMetaclass):
     """Shared machinery: look up the requirement, check it, record the denial."""
 
     _denial: tuple[Any, Principal, ScopeRequirement, str | None] | None = None

@@ -93,6 +93,17 @@ class ComposedNotView(APIView):
         return Response({"not_admin": True})
 
 
+class BareNotView(APIView):
+    """``~HasScopes`` alone: "a token without admin", never "anyone without a token"."""
+
+    authentication_classes = [MCPTokenAuthentication]
+    permission_classes = [~HasScopes]
+    required_scopes = "admin"
+
+    def get(self, request):
+        return Response({"not_admin": True})
+
+
 class ComposedAndView(APIView):
     """Composed, without ScopeChallengeMixin: the challenge needs the exception handler setting."""
 
@@ -191,6 +202,7 @@ urlpatterns = [
     path("api/composed-or", ComposedOrView.as_view()),
     path("api/composed-not", ComposedNotView.as_view()),
     path("api/composed-and", ComposedAndView.as_view()),
+    path("api/bare-not", BareNotView.as_view()),
     path("api/dynamic", DynamicView.as_view()),
     path("api/no-requirement", NoRequirementView.as_view()),
     path("api/items/<int:pk>", ApiResourceView.as_view()),

@@ -187,6 +187,18 @@ def test_not_composition(client, scopes):
     assert "WWW-Authenticate" not in response  # denied because it HAS the scope: no step-up helps
 
 
+def test_negated_scope_permission_still_needs_a_token(client, scopes):
+    # DRF's NOT turns "no token, so no admin scope" into a grant; a scope permission has no
+    # meaning without a token, so ~HasScopes means "a valid token that lacks the scopes".
+    response = client.get("/api/bare-not")
+    assert response.status_code == 401, response.content
+    assert "WWW-Authenticate" in response
+    response = client.get("/api/bare-not", HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert response.status_code == 401
+    assert call(client, "get", "/api/bare-not", "notes:read").status_code == 200
+    assert call(client, "get", "/api/bare-not", "admin").status_code == 403
+
+
 def test_composed_without_handler_is_a_plain_403(client, scopes):
     response = call(client, "get", "/api/composed-and", "notes:read")
     assert response.status_code == 403
