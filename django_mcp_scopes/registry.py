@@ -29,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router, transaction
 
 from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.validators import is_valid_scope_name
 
 logger = logging.getLogger("django_mcp_scopes")
 
@@ -57,11 +58,16 @@ class Snapshot:
 
     @classmethod
     def build(cls, version: str, rows: Iterable[Mapping[str, Any]], edges: Iterable[tuple[str, str]]) -> Snapshot:
-        scopes = {
-            row["name"]: ScopeInfo(row["name"], row["description"], row["is_advertised"])
-            for row in rows
-            if row["is_active"]
-        }
+        scopes = {}
+        for row in rows:
+            if not row["is_active"]:
+                continue
+            if not is_valid_scope_name(row["name"]):
+                # Written past the model's validators (bulk_create, update(), raw SQL, loaddata):
+                # such a name could break a challenge header or the metadata, so it grants nothing.
+                logger.warning("Scope %r is not a valid scope name and is treated as inactive.", row["name"])
+                continue
+            scopes[row["name"]] = ScopeInfo(row["name"], row["description"], row["is_advertised"])
         # An inactive scope is cut out of the graph: it grants nothing and passes nothing on.
         children: dict[str, set[str]] = {name: set() for name in scopes}
         for parent, child in edges:

@@ -109,6 +109,23 @@ def test_snapshot_build_cycle_safe():
     assert snapshot.closures["a"] == {"a", "b"}
 
 
+@pytest.mark.django_db
+def test_rows_that_bypassed_validation_are_never_active(client):
+    # bulk_create, QuerySet.update(), raw SQL and loaddata skip the model's validators. A name
+    # that is no RFC 6749 scope-token must not reach WWW-Authenticate, the metadata document
+    # or the authorization server, whatever it holds.
+    bad = ['x" error="forged', "a b", "evil\r\nSet-Cookie:\x20s=1", "caf\u00e9", "back\\slash", ""]
+    Scope.objects.bulk_create([Scope(name=name, is_advertised=True) for name in bad])
+    Scope.objects.create(name="ok", is_advertised=True)
+    for name in bad[:-1]:
+        Scope.objects.get(name=name).implies.add(Scope.objects.get(name="ok"))
+    scope_registry.invalidate()
+    assert scope_registry.baseline() == ["ok"]
+    assert scope_registry.active_names() == ["ok"]
+    assert scope_registry.expand(bad) == frozenset()
+    assert scope_registry.implied_by("ok") == frozenset()
+
+
 # Across transactions and "processes" (another ScopeRegistry sharing the cache) ----------------
 
 
