@@ -6,9 +6,9 @@ credentials django-oauth-toolkit uses (``RESOURCE_SERVER_AUTH_TOKEN`` as a Beare
 own introspection client, which has no timeout, keeps results for ten hours in the AccessToken
 table, and cannot tell "inactive" from "unreachable". Here:
 
-- the call times out after ``MCP_SCOPES["INTROSPECTION_TIMEOUT_SECONDS"]``; a network error, a
-  timeout, a non-200 answer or a body that is not a JSON object raise ``AuthServiceUnavailable``
-  (503, fail closed);
+- the call, answer included, times out after ``MCP_SCOPES["INTROSPECTION_TIMEOUT_SECONDS"]``; a
+  network error, a timeout, a non-200 answer, an answer over ``MAX_ANSWER_BYTES`` or a body that
+  is not a JSON object raise ``AuthServiceUnavailable`` (503, fail closed);
 - ``active`` must be ``true``; ``exp`` (if sent) in the future; ``iss`` equal to
   ``MCP_SCOPES["INTROSPECTION_ISSUER"]`` when that is set; ``client_id`` a string when sent;
   ``token_type`` (if sent) a bearer access token; no ``cnf`` (a sender-constrained token, DPoP or
@@ -22,6 +22,7 @@ table, and cannot tell "inactive" from "unreachable". Here:
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -54,23 +55,51 @@ def _headers() -> dict[str, str]:
     return headers
 
 
+MAX_ANSWER_BYTES = 64 * 1024
+"""An introspection answer is a small JSON object; anything longer is refused (503)."""
+
+
+def _body(response: requests.Response, deadline: float) -> bytes:
+    """The answer's body, at most ``MAX_ANSWER_BYTES``, all of it before ``deadline``.
+
+    ``requests``' timeout bounds each socket read, not the whole answer: an endpoint that
+    trickles a byte at a time would hold the request for ever.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=8192):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise RuntimeError(f"introspection answer longer than {MAX_ANSWER_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise RuntimeError("introspection answer took longer than INTROSPECTION_TIMEOUT_SECONDS")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _call(token: str) -> dict[str, Any]:
     url = oauth2_settings.RESOURCE_SERVER_INTROSPECTION_URL
+    timeout = mcp_scopes_settings.INTROSPECTION_TIMEOUT_SECONDS
+    deadline = time.monotonic() + timeout
     try:
-        response = requests.post(
+        with requests.post(
             url,
             data={"token": token, "token_type_hint": "access_token"},
             headers=_headers(),
-            timeout=mcp_scopes_settings.INTROSPECTION_TIMEOUT_SECONDS,
+            timeout=timeout,
             allow_redirects=False,
-        )
+            stream=True,
+        ) as response:
+            if response.status_code != 200:
+                raise AuthServiceUnavailable() from RuntimeError(f"introspection answered HTTP {response.status_code}")
+            body = _body(response, deadline)
     except requests.RequestException as exc:
         raise AuthServiceUnavailable() from exc
-    if response.status_code != 200:
-        raise AuthServiceUnavailable() from RuntimeError(f"introspection answered HTTP {response.status_code}")
+    except RuntimeError as exc:
+        raise AuthServiceUnavailable() from exc
     try:
-        content = response.json()
-    except ValueError as exc:
+        content = json.loads(body)
+    except (ValueError, RecursionError) as exc:
         raise AuthServiceUnavailable() from exc
     if not isinstance(content, dict):
         raise AuthServiceUnavailable() from RuntimeError("introspection answer is not a JSON object")

@@ -471,6 +471,8 @@ class FakeIdP:
         self.calls: list[dict] = []
         self.delay = 0.0
         self.status = 200
+        self.padding = 0  # extra bytes of whitespace after the JSON answer
+        self.drip = 0.0  # seconds between chunks of the answer
         idp = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -481,11 +483,21 @@ class FakeIdP:
                 if idp.delay:
                     time.sleep(idp.delay)
                 body = json.dumps(idp.answers.get(form.get("token"), {"active": False})).encode()
+                body += b" " * idp.padding
                 self.send_response(idp.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not idp.drip:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for index in range(0, len(body), 4):
+                        self.wfile.write(body[index : index + 4])
+                        self.wfile.flush()
+                        time.sleep(idp.drip)
+                except OSError:  # the client gave up: what the test wants
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -622,6 +634,19 @@ def test_introspection_endpoint_slow_fails_closed(client, scopes, idp):
     idp.answers["remote-7"] = active()
     idp.delay = 2.0  # four times the configured timeout
     assert_503(get(client, "/mcp", "Bearer remote-7"))
+
+
+def test_introspection_answer_trickling_in_fails_closed_within_the_timeout(client, scopes, idp):
+    # Each chunk arrives well within the socket timeout; the whole answer never would.
+    idp.answers["remote-10"] = active()
+    idp.drip = 0.1
+    assert_503(get(client, "/mcp", "Bearer remote-10"))  # 2.5 s for the answer, 0.5 s allowed
+
+
+def test_huge_introspection_answer_fails_closed(client, scopes, idp):
+    idp.answers["remote-11"] = active()
+    idp.padding = 2 * 1024 * 1024
+    assert_503(get(client, "/mcp", "Bearer remote-11"))
 
 
 @pytest.mark.parametrize("status", [500, 401, 302])
