@@ -200,6 +200,7 @@ def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_
         token="dot-token-1234",
         scope="entries:write",
         expires=timezone.now() + timedelta(hours=1),
+        resource=["http://testserver/dot"],
     )
     body = rpc("tools/call", {"name": "whoami", "arguments": {}})
     response = post("/dot", body, **headers("dot-token-1234", "tools/call", "whoami"))
@@ -213,6 +214,41 @@ def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_
         **headers("dot-token-1234", "tools/call", "moderate"),
     )
     assert denied.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("scope", "resource"),
+    [
+        ("oauth2_provider:registration", ["http://testserver/dot"]),  # a DCR registration token
+        ("entries:read", []),  # bound to no resource
+        ("entries:read", ["http://testserver"]),  # DOT's prefix match would accept it at /dot
+        ("entries:read", ["http://testserver/dot-admin"]),
+    ],
+)
+def test_django_oauth_toolkit_tokens_meet_the_same_audience_rules(django_user_model, scope, resource):
+    # With DOT's stock OAuth2Authentication the endpoint still refuses what MCPTokenAuthentication
+    # refuses: registration tokens, unbound tokens, tokens for another resource.
+    from oauth2_provider.models import AccessToken, Application
+
+    user = django_user_model.objects.create_user("reader", password="x")
+    application = Application.objects.create(
+        name="app",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://client.example/cb",
+        user=user,
+    )
+    AccessToken.objects.create(
+        user=user,
+        application=application,
+        token="dot-token-5678",
+        scope=scope,
+        expires=timezone.now() + timedelta(hours=1),
+        resource=resource,
+    )
+    response = post("/dot", rpc("tools/list"), **headers("dot-token-5678"))
+    assert response.status_code == 401, response.content
+    assert "tools" not in response.content.decode()
 
 
 def test_url_pattern_picks_the_async_view_on_an_event_loop():
