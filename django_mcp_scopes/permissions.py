@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.permissions import (
@@ -48,13 +49,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from django_mcp_scopes import challenges
 from django_mcp_scopes.authentication import (
+    AuthUnavailable,
     TokenRequiredMixin,
     _django_request,
     _view_resource_path,
     authenticate_or_respond,
     error_response,
 )
-from django_mcp_scopes.exceptions import InsufficientScope, MCPScopesError, MissingToken
+from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, MCPScopesError, MissingToken
 from django_mcp_scopes.principal import Principal, get_principal
 from django_mcp_scopes.requirements import ScopeRequirement, coerce_requirement
 from django_mcp_scopes.signals import report_scope_denied
@@ -184,7 +186,12 @@ class _ScopePermission(BasePermission, metaclass=_ScopePermissionMetaclass):
             return False
         if requirement is None:
             return False
-        if requirement.is_satisfied_by(principal.effective_scopes):
+        try:
+            effective = principal.effective_scopes
+        except DatabaseError as exc:
+            # The scope table cannot be read: 503 and Retry-After, never a 500 or a grant.
+            raise AuthUnavailable(AuthServiceUnavailable().description) from exc
+        if requirement.is_satisfied_by(effective):
             return True
         path = _view_resource_path(view)
         self._denial = (request, principal, requirement, path)
@@ -355,7 +362,10 @@ def _check_requirement(request: HttpRequest, requirement: ScopeRequirement, path
     principal = get_principal(request)
     if principal is None:  # pragma: no cover - authentication ran first
         return error_response(request, MissingToken(), resource_path=path)
-    effective = principal.effective_scopes
+    try:
+        effective = principal.effective_scopes
+    except DatabaseError:
+        return error_response(request, AuthServiceUnavailable(), resource_path=path)
     if requirement.is_satisfied_by(effective):
         return None
     return error_response(request, InsufficientScope(requirement, None, effective), resource_path=path)

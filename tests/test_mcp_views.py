@@ -251,6 +251,30 @@ def test_django_oauth_toolkit_tokens_meet_the_same_audience_rules(django_user_mo
     assert "tools" not in response.content.decode()
 
 
+@pytest.fixture
+def scope_table_down():
+    """The database refuses to read the scope table (down, or a failover in progress)."""
+    from django_mcp_scopes.registry import scope_registry
+
+    def refuse(execute, sql, params, many, context):
+        if "mcp_scopes_scope" in sql:
+            raise OperationalError("connection refused")
+        return execute(sql, params, many, context)
+
+    scope_registry.invalidate()  # the next question about scopes goes to the database
+    with connections["default"].execute_wrapper(refuse):
+        yield
+
+
+@pytest.mark.parametrize(("method", "name"), [("tools/list", None), ("tools/call", "create_entry")])
+def test_scope_table_unreadable_is_a_503_not_a_500(scope_table_down, method, name):
+    params = {"name": name, "arguments": {"title": "t"}} if name else {}
+    response = post("/mcp", rpc(method, params), **headers("t-write", method, name))
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"]
+    assert response.json()["error"] == "temporarily_unavailable"
+
+
 def test_url_pattern_picks_the_async_view_on_an_event_loop():
     (pattern,) = mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication])
     assert isinstance(pattern, MCPURLPattern)

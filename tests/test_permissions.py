@@ -156,6 +156,27 @@ def test_an_empty_alternative_is_a_configuration_error_everywhere():
         scopes_required("notes:read", any_of=[[]])
 
 
+@pytest.mark.parametrize("path", ["/api/notes", "/plain/scoped"])
+def test_scope_table_unreadable_is_a_503_not_a_500(client, scopes, path):
+    from django.db import OperationalError, connection
+
+    from django_mcp_scopes.registry import scope_registry
+
+    token, _ = make_token("notes:write", resource=[f"http://testserver{path}"])
+    assert client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200  # token now cached
+
+    def refuse(execute, sql, params, many, context):
+        if "mcp_scopes_scope" in sql:
+            raise OperationalError("connection refused")
+        return execute(sql, params, many, context)
+
+    scope_registry.invalidate()
+    with connection.execute_wrapper(refuse):
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"]
+
+
 # --- per HTTP method ----------------------------------------------------------------------
 
 

@@ -242,6 +242,8 @@ class MCPView(View):
         assert self.endpoint is not None
         try:
             decision = self.endpoint.decide(method, params, principal)
+        except DatabaseError as exc:
+            return self.handle_exception(request, exc)
         except Exception:
             logger.exception("The scope requirement of %s could not be evaluated", method)
             return jsonrpc_error(500, INTERNAL_ERROR, "The scope requirement of this call could not be evaluated.")
@@ -332,6 +334,10 @@ class MCPView(View):
             return unauthorized_response(request, error=exc.error, description=exc.description, status=exc.status)
         if isinstance(exc, AuthServiceUnavailable):
             return service_unavailable_response(request, exc.description)
+        if isinstance(exc, DatabaseError):
+            # The scope table could not be read: fail closed, as for the token table.
+            logger.error("The scopes could not be read: %s", type(exc).__name__)
+            return service_unavailable_response(request)
         if isinstance(exc, InsufficientScope):
             return insufficient_scope_response(
                 request, exc.requirement, effective=exc.effective, description=exc.description
