@@ -302,6 +302,20 @@ def test_token_of_an_inactive_user_is_refused(client, scopes):
     assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
 
 
+def test_deactivating_a_user_refuses_their_cached_tokens_at_once(client, scopes, django_capture_on_commit_callbacks):
+    token, row = make_token()
+    other_token, _ = make_token()
+    assert get(client, "/mcp", f"Bearer {token}").status_code == 200
+    assert get(client, "/mcp", f"Bearer {other_token}").status_code == 200
+    user = row.user
+    user.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
+    params = assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
+    assert "inactive user" in params["error_description"]
+    assert get(client, "/mcp", f"Bearer {other_token}").status_code == 200  # another user's token
+
+
 def test_deleted_token_is_refused_at_once_even_when_cached(client, scopes):
     token, row = make_token()
     assert get(client, "/mcp", f"Bearer {token}").status_code == 200
