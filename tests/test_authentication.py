@@ -145,10 +145,11 @@ def test_header_length_bound_admits_long_jwts():
     assert bearer_token_from_header(f"Bearer {token}") == token
 
 
+@pytest.mark.parametrize("name", ["access_token", "%61ccess_token", "access%5Ftoken", "access%5ftoken"])
 @pytest.mark.parametrize("header", [True, False])
-def test_token_in_query_string_is_refused_and_never_used(client, scopes, header):
+def test_token_in_query_string_is_refused_and_never_used(client, scopes, header, name):
     token, _ = make_token()
-    response = client.get(f"/mcp?access_token={token}", **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if header else {}))
+    response = client.get(f"/mcp?{name}={token}", **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if header else {}))
     params = assert_401(response, "invalid_request")
     assert "query" in params["error_description"]
     assert token not in response.content.decode()
