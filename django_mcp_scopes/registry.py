@@ -73,16 +73,19 @@ class Snapshot:
         for parent, child in edges:
             if parent in scopes and child in scopes:
                 children[parent].add(child)
-        closures: dict[str, frozenset[str]] = {}
-        for name in scopes:
-            seen = {name}
-            stack = [name]
-            while stack:
-                for child in children[stack.pop()]:
-                    if child not in seen:
-                        seen.add(child)
-                        stack.append(child)
-            closures[name] = frozenset(seen)
+        closures = _closures(children)
+        # An implication whose child already grants its parent closes a cycle (loaddata, raw SQL,
+        # two admins each adding one half at once): it would let a narrower scope grant a
+        # broader one, so it grants nothing.
+        cyclic = [(parent, child) for parent, kids in children.items() for child in kids if parent in closures[child]]
+        if cyclic:
+            logger.error(
+                "Scope implications form a cycle and are ignored until it is removed: %s",
+                ", ".join(f"{parent} -> {child}" for parent, child in sorted(cyclic)),
+            )
+            for parent, child in cyclic:
+                children[parent].discard(child)
+            closures = _closures(children)
         implied_by: dict[str, set[str]] = {name: set() for name in scopes}
         for name, closure in closures.items():
             for implied in closure - {name}:
@@ -95,6 +98,21 @@ class Snapshot:
             active=tuple(sorted(scopes)),
             baseline=tuple(sorted(name for name, info in scopes.items() if info.is_advertised)),
         )
+
+
+def _closures(children: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
+    """Each name with everything it reaches (itself included); cycle-safe."""
+    closures: dict[str, frozenset[str]] = {}
+    for name in children:
+        seen = {name}
+        stack = [name]
+        while stack:
+            for child in children[stack.pop()]:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        closures[name] = frozenset(seen)
+    return closures
 
 
 class ScopeRegistry:

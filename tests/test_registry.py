@@ -100,13 +100,27 @@ def test_zero_queries_once_warm_inside_the_writing_transaction(hierarchy, django
 
 
 def test_snapshot_build_cycle_safe():
-    # Rows the database would refuse still must not hang the registry.
+    # A cycle can still reach the table (loaddata, raw SQL, two admins each adding one half of
+    # it at the same moment). It must not hang the registry, and must not make a narrower scope
+    # grant a broader one: the implications that close a cycle grant nothing.
     snapshot = Snapshot.build(
         "v",
-        [{"name": n, "description": "", "is_active": True, "is_advertised": False} for n in "ab"],
-        [("a", "b"), ("b", "a")],
+        [{"name": n, "description": "", "is_active": True, "is_advertised": False} for n in "abcd"],
+        [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a"), ("a", "d"), ("d", "c")],
     )
-    assert snapshot.closures["a"] == {"a", "b"}
+    assert snapshot.closures["a"] == {"a"}
+    assert snapshot.closures["b"] == {"b"}
+    assert snapshot.closures["c"] == {"c"}
+    assert snapshot.closures["d"] == {"d"}
+    snapshot = Snapshot.build(
+        "v",
+        [{"name": n, "description": "", "is_active": True, "is_advertised": False} for n in "abcx"],
+        [("a", "b"), ("b", "a"), ("x", "a"), ("b", "c")],
+    )
+    assert snapshot.closures["x"] == {"x", "a"}  # edges outside the cycle still count
+    assert snapshot.closures["b"] == {"b", "c"}
+    assert snapshot.closures["a"] == {"a"}
+    assert snapshot.implied_by["c"] == {"b"}
 
 
 @pytest.mark.django_db
