@@ -9,7 +9,8 @@ table, and cannot tell "inactive" from "unreachable". Here:
 - the call, answer included, times out after ``MCP_SCOPES["INTROSPECTION_TIMEOUT_SECONDS"]``; a
   network error, a timeout, a non-200 answer, an answer over ``MAX_ANSWER_BYTES`` or a body that
   is not a JSON object raise ``AuthServiceUnavailable`` (503, fail closed);
-- ``active`` must be ``true``; ``exp`` (if sent) in the future; ``iss`` equal to
+- ``active`` must be ``true``; ``exp`` (if sent) in the future; ``nbf`` (if sent) not more than a
+  minute ahead; ``iss`` equal to
   ``MCP_SCOPES["INTROSPECTION_ISSUER"]`` when that is set; ``client_id`` a string when sent;
   ``token_type`` (if sent) a bearer access token; no ``cnf`` (a sender-constrained token, DPoP or
   mTLS, needs a proof this server does not check); ``aud`` a string or a list of strings (it is the
@@ -35,6 +36,7 @@ from django_mcp_scopes.resources import canonicalize_all
 from django_mcp_scopes.token_cache import REVOKED, token_cache
 
 _NAMESPACE = "introspection"
+_CLOCK_SKEW_SECONDS = 60
 _ACCESS_TOKEN_TYPES = {"bearer", "access_token"}
 
 
@@ -138,6 +140,12 @@ def facts(token: str, checksum: str) -> dict[str, Any]:
         raise _inactive(checksum, "The introspection answer has a malformed exp.", "malformed_introspection")
     if exp is not None and exp <= now:
         raise _inactive(checksum, "The access token has expired.", "expired")
+    nbf = content.get("nbf")
+    if nbf is not None and (not isinstance(nbf, (int, float)) or isinstance(nbf, bool)):
+        raise _inactive(checksum, "The introspection answer has a malformed nbf.", "malformed_introspection")
+    if nbf is not None and nbf > now + _CLOCK_SKEW_SECONDS:
+        # Not cached: it becomes usable later.
+        raise InvalidToken("The access token is not valid yet.", reason="not_yet_valid")
     issuer = mcp_scopes_settings.INTROSPECTION_ISSUER
     if issuer is not None and str(content.get("iss", "")).rstrip("/") != issuer:
         raise _inactive(checksum, "The access token was issued by another authorization server.", "wrong_issuer")

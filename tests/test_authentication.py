@@ -571,6 +571,8 @@ def test_introspection_accepts_an_active_bound_token(client, scopes, idp, django
         (active(active="true"), "not active"),
         (active(exp=int(time.time()) - 10), "expired"),
         (active(exp="soon"), "malformed exp"),
+        (active(nbf=int(time.time()) + 600), "not valid yet"),
+        (active(nbf="later"), "malformed nbf"),
         (active(aud="http://testserver/mcp-admin"), "not issued for this resource"),
         (active(aud=["https://other.example/mcp"]), "not issued for this resource"),
         (active(aud={"x": 1}), "malformed aud"),
