@@ -888,3 +888,26 @@ def test_principal_user_and_application_load_lazily(scopes, django_assert_num_qu
         assert principal.application.client_id == row.application.client_id
     assert principal.user == row.user
     assert isinstance(principal.user, type(row.user))
+
+
+def test_forwarded_host_counts_only_when_django_trusts_it(client, scopes, settings):
+    # A token for another host this server also answers to: only the host Django itself
+    # resolves (X-Forwarded-Host only with USE_X_FORWARDED_HOST) defines the audience.
+    settings.ALLOWED_HOSTS = ["testserver", "other.example"]
+    token, _ = make_token(resource=["http://other.example/mcp"])
+    assert_401(get(client, "/mcp", f"Bearer {token}", HTTP_X_FORWARDED_HOST="other.example"), "invalid_token")
+    settings.USE_X_FORWARDED_HOST = True
+    response = get(client, "/mcp", f"Bearer {token}", HTTP_X_FORWARDED_HOST="other.example")
+    assert response.status_code == 200
+    settings.USE_X_FORWARDED_HOST = False  # the origin memo forgets what the proxy said
+    response = get(client, "/mcp", f"Bearer {token}", HTTP_X_FORWARDED_HOST="other.example")
+    assert response.status_code == 401
+
+
+def test_base_url_overrides_any_host_header(client, scopes, settings):
+    settings.ALLOWED_HOSTS = ["testserver", "other.example"]
+    settings.MCP_SCOPES = {"BASE_URL": "https://api.example"}
+    token, _ = make_token(resource=["http://other.example/mcp"])
+    assert get(client, "/mcp", f"Bearer {token}", HTTP_HOST="other.example").status_code == 401
+    token, _ = make_token(resource=["https://api.example/mcp"])
+    assert get(client, "/mcp", f"Bearer {token}", HTTP_HOST="other.example").status_code == 200
