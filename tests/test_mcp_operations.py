@@ -269,3 +269,33 @@ def test_a_tools_module_may_be_imported_before_django_is_set_up():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_completion_for_a_resource_template_reference_follows_the_template():
+    # completion/complete names a template by its uri_template; a template with a query
+    # expression does not match its own text, and must not read as "no operation, no scope".
+    from django_mcp_scopes.mcp.context import RequestPrincipal
+
+    local = MCPServer("completion-refs", subscriptions=False)
+
+    @local.resource("search://entries{?term}")
+    @requires_scopes("entries:read")
+    def search(term: str = "") -> str:
+        return term
+
+    @local.resource("entries://{entry_id}")
+    @requires_scopes("entries:read")
+    def entry(entry_id: str) -> str:
+        return entry_id
+
+    endpoint = MCPEndpoint(local)
+    nobody = RequestPrincipal(user=None, granted_scopes=frozenset(), pinned_effective_scopes=frozenset())
+    reader = RequestPrincipal(
+        user=None, granted_scopes=frozenset({"entries:read"}), pinned_effective_scopes=frozenset({"entries:read"})
+    )
+    for uri in ("search://entries{?term}", "entries://{entry_id}"):
+        params = {"ref": {"type": "ref/resource", "uri": uri}, "argument": {"name": "term", "value": "a"}}
+        decision = endpoint.decide("completion/complete", params, nobody)
+        assert decision.operation is not None, uri
+        assert not decision.allows(nobody)
+        assert endpoint.decide("completion/complete", params, reader).allows(reader)

@@ -34,6 +34,7 @@ from django_mcp_scopes.mcp.operations import (
     flush_declarations,
     listed_operation,
     needed_scopes,
+    referenced_operation,
 )
 from django_mcp_scopes.requirements import ScopeRequirement
 
@@ -105,7 +106,8 @@ class MCPEndpoint:
             if isinstance(ref, Mapping) and ref.get("type") in _COMPLETION_REFS:
                 named_method, key = _COMPLETION_REFS[str(ref.get("type"))]
                 params = {key: ref.get(key)}
-        if named_method in NAMED_METHODS:
+                operation = referenced_operation(self.server, named_method, params)
+        elif named_method in NAMED_METHODS:
             operation = find_operation(self.server, named_method, params)
         if operation is not None and operation.scopes is not None:
             if principal is None:

@@ -230,6 +230,20 @@ def find_operation(server: MCPServer[Any], method: str, params: Mapping[str, Any
     return None
 
 
+def referenced_operation(server: MCPServer[Any], method: str, params: Mapping[str, Any]) -> Operation | None:
+    """The operation a ``completion/complete`` reference names (``method`` is the one it stands for).
+
+    A ``ref/resource`` names a template by its ``uriTemplate`` text, which does not always match
+    the template itself (``search://q{?term}``): look it up by that text before matching it as a URI.
+    """
+    if method == "resources/read":
+        uri = params.get("uri")
+        template = server._resource_manager._templates.get(uri) if isinstance(uri, str) else None
+        if template is not None:
+            return Operation("resource_template", template.uri_template, scopes_of(template.fn))
+    return find_operation(server, method, params)
+
+
 def declared_operations(server: MCPServer[Any]) -> list[Operation]:
     """Every tool, resource, resource template and prompt of ``server``, with its requirement."""
     operations = [Operation("tool", tool.name, scopes_of(tool.fn)) for tool in server._tool_manager.list_tools()]
