@@ -299,3 +299,31 @@ def test_completion_for_a_resource_template_reference_follows_the_template():
         assert decision.operation is not None, uri
         assert not decision.allows(nobody)
         assert endpoint.decide("completion/complete", params, reader).allows(reader)
+
+
+def test_listing_everything_is_still_private_when_meta_depends_on_the_token(settings):
+    # LIST_ALL_OPERATIONS lists every tool, but the requiredScopes _meta names the alternative
+    # closest to each caller's scopes: a server-wide "public" cache hint must not share it.
+    from django_mcp_scopes.mcp.context import RequestPrincipal
+
+    settings.MCP_SCOPES = {"LIST_ALL_OPERATIONS": True}
+    local = MCPServer("listing-cache", subscriptions=False)
+
+    @local.tool()
+    @requires_scopes(any_of=[["admin"], ["entries:write", "entries:publish"]])
+    def moderate(entry: int) -> str:
+        return str(entry)
+
+    endpoint = MCPEndpoint(local)
+    writer = RequestPrincipal(
+        user=None,
+        granted_scopes=frozenset({"entries:write", "entries:publish"}),
+        pinned_effective_scopes=frozenset({"entries:write", "entries:publish"}),
+    )
+    result = {"tools": [{"name": "moderate", "inputSchema": {}}], "cacheScope": "public"}
+    endpoint.filter_listing("tools/list", result, writer, "2026-07-28")
+    assert result["tools"][0]["_meta"]["io.github.django-mcp-scopes/requiredScopes"] == [
+        "entries:publish",
+        "entries:write",
+    ]
+    assert result["cacheScope"] == "private"

@@ -124,6 +124,12 @@ def test_list_all_operations(settings):
     tools = {tool["name"]: tool for tool in response.json()["result"]["tools"]}
     assert {"create_entry", "moderate", "count_scopes"} <= set(tools)
     assert tools["count_scopes"]["_meta"][REQUIRED_SCOPES_META_KEY] == ["entries:read"]
+    # Which alternative the _meta names depends on the token: no shared cache may keep it.
+    publisher = post("/mcp", rpc("tools/list"), **headers("t-publish")).json()["result"]
+    moderate = {tool["name"]: tool for tool in publisher["tools"]}["moderate"]
+    assert moderate["_meta"][REQUIRED_SCOPES_META_KEY] != tools["moderate"]["_meta"][REQUIRED_SCOPES_META_KEY]
+    assert response.json()["result"]["cacheScope"] == "private"
+    assert publisher["cacheScope"] == "private"
     templates = post("/mcp", rpc("resources/templates/list"), **headers("t-none", "resources/templates/list"))
     assert templates.json()["result"]["resourceTemplates"][0]["uriTemplate"] == "notes://private/{note_id}"
 

@@ -129,6 +129,7 @@ class MCPEndpoint:
         list_all = mcp_scopes_settings.LIST_ALL_OPERATIONS
         effective = principal.effective_scopes if principal is not None else frozenset()
         kept = []
+        annotated = False
         for item in items:
             if not isinstance(item, dict):
                 continue
@@ -142,10 +143,12 @@ class MCPEndpoint:
                 if len(static.alternatives) > 1:
                     meta[ALTERNATIVE_SCOPES_META_KEY] = static.describe()
                 item = {**item, "_meta": meta}
+                annotated = True
             kept.append(item)
         result[key] = kept
-        if not list_all and version in MODERN_PROTOCOL_VERSIONS:
-            # What is listed depends on the token: no shared cache may serve it to another caller.
+        if (annotated or not list_all) and version in MODERN_PROTOCOL_VERSIONS:
+            # What is listed (or the scopes its _meta names) depends on the token: no shared cache
+            # may serve it to another caller.
             result["cacheScope"] = "private"
 
 
