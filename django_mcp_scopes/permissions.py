@@ -254,6 +254,8 @@ class HasAlternativeScopes(_ScopePermission):
             return value
         if not value:
             return None  # no alternative at all: nothing can satisfy it (never "no scope needed")
+        if isinstance(value, str):
+            return as_requirement(value)  # "a b": all of these names, never its characters
         # A list of alternative sets; a single set of names is one alternative.
         alternatives = [value] if all(isinstance(item, str) for item in value) else value
         return as_requirement([list(alternative) for alternative in alternatives])

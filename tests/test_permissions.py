@@ -131,6 +131,18 @@ def test_empty_alternatives_refuse_rather_than_open(scopes):
     assert HasAlternativeScopes().get_requirement(request, view) == ScopeRequirement.all_of("a", "b")
 
 
+def test_alternatives_given_as_a_string_are_scope_names_not_characters(scopes):
+    from types import SimpleNamespace
+
+    from django_mcp_scopes.permissions import HasAlternativeScopes
+
+    request = SimpleNamespace(method="GET")
+    for declared in ("notes:read notes:write", {"GET": "notes:read notes:write"}):
+        view = SimpleNamespace(required_alternate_scopes=declared)
+        expected = ScopeRequirement.all_of("notes:read", "notes:write")
+        assert HasAlternativeScopes().get_requirement(request, view) == expected
+
+
 def test_requirement_algebra():
     requirement = ScopeRequirement.all_of("a") & ScopeRequirement.any_of(["b"], ["c", "d"])
     assert requirement.describe() == [["a", "b"], ["a", "c", "d"]]
