@@ -107,7 +107,8 @@ def bearer_token_from_header(value: str) -> str:
 def _token_elsewhere(request: HttpRequest) -> str | None:
     """Where a token was sent other than the Authorization header (query string, form body)."""
     query = request.META.get("QUERY_STRING", "")
-    if query and "access_token" in query:
+    # "%61ccess_token" decodes to access_token too: parse whenever the name may be encoded.
+    if query and ("access_token" in query or "%" in query):
         try:
             if "access_token" in request.GET:
                 return "query"

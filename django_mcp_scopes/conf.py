@@ -84,7 +84,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_absolute_url(value: Any) -> bool:
-    """An http(s) URL with a host, no query, no fragment, no whitespace."""
+    """An http(s) URL with an ASCII host (IDNA A-label), no query, no fragment, no whitespace."""
     if not isinstance(value, str) or not value or any(ch.isspace() for ch in value):
         return False
     try:
@@ -92,7 +92,13 @@ def _is_absolute_url(value: Any) -> bool:
         parts.port  # noqa: B018 -- raises ValueError on a malformed port
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.netloc.isascii()
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 _T = TypeVar("_T")

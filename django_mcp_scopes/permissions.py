@@ -11,6 +11,9 @@ DRF permission classes (``BasePermission`` subclasses, so ``&``, ``|`` and ``~``
   back to GET; a method not listed is refused);
 - ``HasValidToken``: any accepted token, no scope needed.
 
+``~HasScopes`` (any of the scope classes but ``HasValidToken``) means "a valid token that lacks
+the scopes", never "any caller without a token": DRF's plain NOT would let anonymous callers in.
+
 Scopes are checked against ``Principal.effective_scopes``: a broader granted scope satisfies a
 narrower requirement, an inactive scope grants nothing. A view that declares no requirement
 raises ``ImproperlyConfigured`` (never an open door).
@@ -35,20 +38,25 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import (
+    BasePermission,
+    BasePermissionMetaclass,
+)
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from django_mcp_scopes import challenges
 from django_mcp_scopes.authentication import (
+    AuthUnavailable,
     TokenRequiredMixin,
     _django_request,
     _view_resource_path,
     authenticate_or_respond,
     error_response,
 )
-from django_mcp_scopes.exceptions import InsufficientScope, MCPScopesError, MissingToken
+from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, MCPScopesError, MissingToken
 from django_mcp_scopes.principal import Principal, get_principal
 from django_mcp_scopes.requirements import ScopeRequirement, coerce_requirement
 from django_mcp_scopes.signals import report_scope_denied
@@ -148,7 +156,17 @@ def _method_entry(mapping: Any, method: str, attribute: str, view: Any) -> Any:
     return None
 
 
-class _ScopePermission(BasePermission):
+class _ScopePermissionMetaclass(BasePermissionMetaclass):
+    def __invert__(cls) -> Any:
+        # DRF's NOT alone would turn "no token, hence not the scopes" into a grant. A scope
+        # permission means nothing without a token: ~HasScopes is "a valid token that lacks them".
+        negated = super().__invert__()
+        if issubclass(cls, HasValidToken):  # type: ignore[arg-type]
+            return negated
+        return HasValidToken & negated
+
+
+class _ScopePermission(BasePermission, metaclass=_ScopePermissionMetaclass):
     """Shared machinery: look up the requirement, check it, record the denial."""
 
     _denial: tuple[Any, Principal, ScopeRequirement, str | None] | None = None
@@ -168,7 +186,12 @@ class _ScopePermission(BasePermission):
             return False
         if requirement is None:
             return False
-        if requirement.is_satisfied_by(principal.effective_scopes):
+        try:
+            effective = principal.effective_scopes
+        except DatabaseError as exc:
+            # The scope table cannot be read: 503 and Retry-After, never a 500 or a grant.
+            raise AuthUnavailable(AuthServiceUnavailable().description) from exc
+        if requirement.is_satisfied_by(effective):
             return True
         path = _view_resource_path(view)
         self._denial = (request, principal, requirement, path)
@@ -231,6 +254,8 @@ class HasAlternativeScopes(_ScopePermission):
             return value
         if not value:
             return None  # no alternative at all: nothing can satisfy it (never "no scope needed")
+        if isinstance(value, str):
+            return as_requirement(value)  # "a b": all of these names, never its characters
         # A list of alternative sets; a single set of names is one alternative.
         alternatives = [value] if all(isinstance(item, str) for item in value) else value
         return as_requirement([list(alternative) for alternative in alternatives])
@@ -339,7 +364,10 @@ def _check_requirement(request: HttpRequest, requirement: ScopeRequirement, path
     principal = get_principal(request)
     if principal is None:  # pragma: no cover - authentication ran first
         return error_response(request, MissingToken(), resource_path=path)
-    effective = principal.effective_scopes
+    try:
+        effective = principal.effective_scopes
+    except DatabaseError:
+        return error_response(request, AuthServiceUnavailable(), resource_path=path)
     if requirement.is_satisfied_by(effective):
         return None
     return error_response(request, InsufficientScope(requirement, None, effective), resource_path=path)

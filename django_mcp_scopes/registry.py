@@ -29,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router, transaction
 
 from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.validators import is_valid_scope_name
 
 logger = logging.getLogger("django_mcp_scopes")
 
@@ -57,26 +58,34 @@ class Snapshot:
 
     @classmethod
     def build(cls, version: str, rows: Iterable[Mapping[str, Any]], edges: Iterable[tuple[str, str]]) -> Snapshot:
-        scopes = {
-            row["name"]: ScopeInfo(row["name"], row["description"], row["is_advertised"])
-            for row in rows
-            if row["is_active"]
-        }
+        scopes = {}
+        for row in rows:
+            if not row["is_active"]:
+                continue
+            if not is_valid_scope_name(row["name"]):
+                # Written past the model's validators (bulk_create, update(), raw SQL, loaddata):
+                # such a name could break a challenge header or the metadata, so it grants nothing.
+                logger.warning("Scope %r is not a valid scope name and is treated as inactive.", row["name"])
+                continue
+            scopes[row["name"]] = ScopeInfo(row["name"], row["description"], row["is_advertised"])
         # An inactive scope is cut out of the graph: it grants nothing and passes nothing on.
         children: dict[str, set[str]] = {name: set() for name in scopes}
         for parent, child in edges:
             if parent in scopes and child in scopes:
                 children[parent].add(child)
-        closures: dict[str, frozenset[str]] = {}
-        for name in scopes:
-            seen = {name}
-            stack = [name]
-            while stack:
-                for child in children[stack.pop()]:
-                    if child not in seen:
-                        seen.add(child)
-                        stack.append(child)
-            closures[name] = frozenset(seen)
+        closures = _closures(children)
+        # An implication whose child already grants its parent closes a cycle (loaddata, raw SQL,
+        # two admins each adding one half at once): it would let a narrower scope grant a
+        # broader one, so it grants nothing.
+        cyclic = [(parent, child) for parent, kids in children.items() for child in kids if parent in closures[child]]
+        if cyclic:
+            logger.error(
+                "Scope implications form a cycle and are ignored until it is removed: %s",
+                ", ".join(f"{parent} -> {child}" for parent, child in sorted(cyclic)),
+            )
+            for parent, child in cyclic:
+                children[parent].discard(child)
+            closures = _closures(children)
         implied_by: dict[str, set[str]] = {name: set() for name in scopes}
         for name, closure in closures.items():
             for implied in closure - {name}:
@@ -89,6 +98,21 @@ class Snapshot:
             active=tuple(sorted(scopes)),
             baseline=tuple(sorted(name for name, info in scopes.items() if info.is_advertised)),
         )
+
+
+def _closures(children: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
+    """Each name with everything it reaches (itself included); cycle-safe."""
+    closures: dict[str, frozenset[str]] = {}
+    for name in children:
+        seen = {name}
+        stack = [name]
+        while stack:
+            for child in children[stack.pop()]:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        closures[name] = frozenset(seen)
+    return closures
 
 
 class ScopeRegistry:

@@ -32,7 +32,14 @@ class ScopeRequirement:
     def any_of(cls, *sets: Iterable[str]) -> ScopeRequirement:
         if not sets:
             raise ImproperlyConfigured("ScopeRequirement.any_of() needs at least one set of scopes.")
-        return cls(tuple(frozenset(_checked(list(s))) for s in sets))
+        alternatives = tuple(frozenset(_checked(list(s))) for s in sets)
+        if any(not alternative for alternative in alternatives):
+            # Every token meets an empty alternative: the other alternatives would mean nothing.
+            raise ImproperlyConfigured(
+                "ScopeRequirement.any_of() got an empty set of scopes, which any token meets; "
+                "give each alternative at least one scope."
+            )
+        return cls(alternatives)
 
     @property
     def names(self) -> frozenset[str]:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.signals import setting_changed
 from django.http import Http404, HttpRequest
@@ -28,7 +28,7 @@ def canonicalize_resource(uri: str) -> str:
 def _canonicalize(uri: str) -> str:
     """The canonical form of a resource URI used for comparisons.
 
-    Scheme and host are case-insensitive, a default port is dropped, a trailing slash on the path
+    Scheme and host are case-insensitive (an ASCII host only), a default port is dropped, a trailing slash on the path
     is dropped (``https://h/mcp/`` and ``https://h/mcp`` are one resource), and a fragment is never
     part of a resource. The path and query stay case-sensitive. Raises ``ValueError`` for a URI
     that is not absolute http(s).
@@ -37,6 +37,10 @@ def _canonicalize(uri: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"not an absolute http(s) URI: {uri!r}")
+    if not parts.netloc.isascii():
+        # Unicode case folding maps e.g. KELVIN SIGN to an ASCII "k": an internationalised
+        # host is only ever compared in its A-label (punycode) form.
+        raise ValueError(f"a resource URI's host must be ASCII (IDNA A-label): {uri!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("a resource URI cannot carry credentials")
     host = parts.hostname.lower()
@@ -127,9 +131,17 @@ def _reset_base_url(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_reset_base_url, dispatch_uid="mcp_scopes_resources_base_url")
 
 
+# RFC 3986 pchar and "/": what a path keeps literally; everything else is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;="
+
+
 def resource_path(request: HttpRequest, path: str | None = None) -> str:
-    """The URL path of the resource: ``path`` if given, else the request's (script prefix included)."""
-    value = path if path is not None else request.path
+    """The URL path of the resource: ``path`` if given, else the request's (script prefix included).
+
+    The request's path is percent-encoded again (Django decodes it): ``/a%3F`` is the path
+    ``/a?``, another URL than ``/a``, and must not read as ``/a`` with an empty query.
+    """
+    value = path if path is not None else quote(request.path, safe=_PATH_SAFE)
     value = "/" + value.strip("/")
     return value if value != "/" else ""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from django.dispatch import Signal
 
@@ -28,19 +29,25 @@ TOKEN_HASH_PREFIX = 12
 
 def _client_address(request: Any) -> str:
     meta = getattr(request, "META", None) or {}
-    return str(meta.get("REMOTE_ADDR", "-"))
+    return _loggable(meta.get("REMOTE_ADDR", "-"))
 
 
 def _path(request: Any) -> str:
-    return str(getattr(request, "path", "-"))
+    # Django decodes the path: percent-encode it again so "%0A" cannot start a forged log line.
+    return quote(str(getattr(request, "path", "-")), safe="/:@!$&'()*+,;=")
+
+
+def _loggable(value: Any) -> str:
+    """One log field: control characters and non-ASCII escaped, so no value can forge a line."""
+    return str(value).encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
 
 
 def report_token_rejected(request: Any, *, reason: str, error: str | None, token_hash: str | None) -> None:
     short_hash = token_hash[:TOKEN_HASH_PREFIX] if token_hash else "-"
     security_logger.warning(
         "mcp_token_rejected reason=%s error=%s path=%s remote=%s token_sha256=%s",
-        reason,
-        error or "-",
+        _loggable(reason),
+        _loggable(error or "-"),
         _path(request),
         _client_address(request),
         short_hash,
@@ -55,19 +62,19 @@ def report_scope_denied(request: Any, *, principal: Any, required_scopes: Iterab
         "mcp_scope_denied path=%s remote=%s client_id=%s user_id=%s token_id=%s required=%s granted=%s",
         _path(request),
         _client_address(request),
-        getattr(principal, "client_id", None) or "-",
+        _loggable(getattr(principal, "client_id", None) or "-"),
         _user_id(principal),
-        getattr(principal, "token_id", None) or "-",
-        ",".join(required) or "-",
-        ",".join(granted) or "-",
+        _loggable(getattr(principal, "token_id", None) or "-"),
+        _loggable(",".join(required) or "-"),
+        _loggable(",".join(granted) or "-"),
     )
     scope_denied.send(sender=None, required_scopes=required, principal=principal, request=request)
 
 
 def report_service_unavailable(request: Any, *, reason: str) -> None:
-    security_logger.error("mcp_auth_unavailable reason=%s path=%s", reason, _path(request))
+    security_logger.error("mcp_auth_unavailable reason=%s path=%s", _loggable(reason), _path(request))
 
 
 def _user_id(principal: Any) -> str:
     user_id = getattr(principal, "extra", {}).get("user_id")
-    return str(user_id) if user_id is not None else "-"
+    return _loggable(user_id) if user_id is not None else "-"

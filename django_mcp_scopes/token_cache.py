@@ -13,7 +13,8 @@ rotation, ``cleartokens``) or saves a changed one, the shared entry is dropped a
 transaction commits, replaced by a short-lived tombstone so a racing request cannot put it back.
 The process that made the change forgets its local copy at once; other processes refuse the token
 at the latest ``TOKEN_LOCAL_CACHE_SECONDS`` later. A bulk ``QuerySet.update()`` sends no signal and
-is seen only when the entry expires (``TOKEN_CACHE_SECONDS``).
+is seen only when the entry expires (``TOKEN_CACHE_SECONDS``). Saving a user as inactive
+forgets their tokens' entries the same way (they are then refused by the database check).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -108,11 +110,14 @@ class TokenCache:
             return
         key = self._key(namespace, checksum)
         try:
-            caches[self.config.cache_alias].add(key, value, seconds)
+            added = caches[self.config.cache_alias].add(key, value, seconds)
         except Exception:
             _logger.exception("mcp_token_cache_unavailable operation=add")
             return
-        self._remember(key, value, time.monotonic(), seconds)
+        if added:
+            # Not when the add lost: the entry there may be a tombstone, and a local copy of
+            # what this request read would outlive the revocation in this process.
+            self._remember(key, value, time.monotonic(), seconds)
 
     def _remember(self, key: str, value: Any, now: float, seconds: float | None = None) -> None:
         local_seconds = self.config.local_seconds
@@ -173,3 +178,27 @@ def _access_token_deleted(*, instance: Any, **kwargs: Any) -> None:
 def _access_token_saved(*, instance: Any, created: bool, **kwargs: Any) -> None:
     if not created:
         _access_token_changed(instance, deleted=False)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="mcp_scopes_user_saved")
+def _user_saved(*, instance: Any, created: bool, **kwargs: Any) -> None:
+    # A deactivated user's tokens are refused from the next request on, not when their cached
+    # entries expire: forget them, so they are validated again (and refused) by the database.
+    if created or getattr(instance, "is_active", True):
+        return
+    from oauth2_provider.models import get_access_token_model
+
+    checksums = list(
+        get_access_token_model()
+        .objects.filter(user_id=instance.pk)
+        .exclude(token_checksum="")
+        .values_list("token_checksum", flat=True)
+    )
+
+    def forget() -> None:
+        for checksum in checksums:
+            token_cache.drop(checksum, tombstone=False)
+
+    forget()
+    if checksums:
+        transaction.on_commit(forget)  # again, after a request that read the old row in between

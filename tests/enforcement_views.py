@@ -93,6 +93,17 @@ class ComposedNotView(APIView):
         return Response({"not_admin": True})
 
 
+class BareNotView(APIView):
+    """``~HasScopes`` alone: "a token without admin", never "anyone without a token"."""
+
+    authentication_classes = [MCPTokenAuthentication]
+    permission_classes = [~HasScopes]
+    required_scopes = "admin"
+
+    def get(self, request):
+        return Response({"not_admin": True})
+
+
 class ComposedAndView(APIView):
     """Composed, without ScopeChallengeMixin: the challenge needs the exception handler setting."""
 
@@ -178,6 +189,12 @@ class PlainClassView(ScopesRequiredMixin, View):
         return JsonResponse({"posted": True})
 
 
+@require_token
+def plain_file(request: HttpRequest, name: str) -> JsonResponse:
+    """One resource per URL (a catch-all route): each file is its own audience."""
+    return JsonResponse({"name": name, **_describe(request)})
+
+
 urlpatterns = [
     path("api/notes", NotesView.as_view()),
     path("api/alternatives", AlternativesView.as_view()),
@@ -185,6 +202,7 @@ urlpatterns = [
     path("api/composed-or", ComposedOrView.as_view()),
     path("api/composed-not", ComposedNotView.as_view()),
     path("api/composed-and", ComposedAndView.as_view()),
+    path("api/bare-not", BareNotView.as_view()),
     path("api/dynamic", DynamicView.as_view()),
     path("api/no-requirement", NoRequirementView.as_view()),
     path("api/items/<int:pk>", ApiResourceView.as_view()),
@@ -195,5 +213,6 @@ urlpatterns = [
     path("plain/alternatives", plain_alternatives),
     path("plain/dynamic", plain_dynamic),
     path("plain/class", PlainClassView.as_view()),
+    path("files/<path:name>", plain_file),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
 ]

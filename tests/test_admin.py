@@ -268,3 +268,32 @@ def test_changelist_queries_do_not_grow_with_the_number_of_scopes(admin_client, 
         Scope.objects.create(name=f"bulk:{i}").implies.add(chain["read"])
     with django_assert_max_num_queries(12):
         assert admin_client.get(CHANGELIST).status_code == 200
+
+
+def test_names_and_descriptions_are_escaped_on_every_admin_page(admin_client):
+    # "<script>...</script>" is a valid RFC 6749 scope-token (no space, quote or backslash).
+    payload = "<script>alert(1)</script>"
+    evil = Scope.objects.create(name=payload, description=payload + "<img src=x onerror=alert(2)>")
+    parent = Scope.objects.create(name="<b>parent</b>")
+    parent.implies.add(evil)
+    pages = [
+        admin_client.get(reverse("admin:mcp_scopes_scope_changelist")),
+        admin_client.get(change_url(evil)),
+        admin_client.get(change_url(parent)),
+        admin_client.get(delete_url(evil)),
+        admin_client.post(
+            reverse("admin:mcp_scopes_scope_changelist"),
+            {"action": "delete_selected", "_selected_action": [evil.pk, parent.pk]},
+        ),
+        admin_client.post(
+            reverse("admin:mcp_scopes_scope_changelist"),
+            {"action": "deactivate", "_selected_action": [evil.pk, parent.pk]},
+            follow=True,
+        ),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "<script>alert(1)" not in html
+        assert "<img src=x" not in html
+        assert "<b>parent</b>" not in html

@@ -16,6 +16,7 @@ from django.test import RequestFactory
 from oauth2_provider.models import AccessToken
 from oauth2_provider.settings import oauth2_settings
 
+from django_mcp_scopes import resources
 from django_mcp_scopes.authentication import (
     MAX_AUTHORIZATION_LENGTH,
     authenticate_request,
@@ -144,10 +145,11 @@ def test_header_length_bound_admits_long_jwts():
     assert bearer_token_from_header(f"Bearer {token}") == token
 
 
+@pytest.mark.parametrize("name", ["access_token", "%61ccess_token", "access%5Ftoken", "access%5ftoken"])
 @pytest.mark.parametrize("header", [True, False])
-def test_token_in_query_string_is_refused_and_never_used(client, scopes, header):
+def test_token_in_query_string_is_refused_and_never_used(client, scopes, header, name):
     token, _ = make_token()
-    response = client.get(f"/mcp?access_token={token}", **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if header else {}))
+    response = client.get(f"/mcp?{name}={token}", **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if header else {}))
     params = assert_401(response, "invalid_request")
     assert "query" in params["error_description"]
     assert token not in response.content.decode()
@@ -221,9 +223,51 @@ def test_resource_comparison_is_canonical(client, scopes, bound):
     assert get(client, "/mcp", f"Bearer {token}").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "bound",
+    [
+        "http://te\u017ftserver/mcp",  # LATIN SMALL LETTER LONG S: upper() is "S"
+        "http://\u212aey.example/mcp",  # KELVIN SIGN: lower() is an ASCII "k"
+        "http://\uff54\uff45\uff53\uff54server/mcp",  # fullwidth letters
+    ],
+)
+def test_non_ascii_hosts_never_fold_into_an_ascii_audience(bound):
+    # A URI is ASCII (RFC 3986): an internationalised host is compared in its A-label form
+    # only, never case-folded by Unicode rules into some other ASCII host.
+    assert not resources.same_resource("http://key.example/mcp", bound)
+    assert not resources.same_resource("http://testserver/mcp", bound)
+    with pytest.raises(ValueError):
+        resources.canonicalize_resource(bound)
+    assert resources.canonicalize_all([bound]) == [""]
+
+
 def test_path_comparison_is_case_sensitive(client, scopes):
     token, _ = make_token(resource=["http://testserver/MCP"])
     assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
+
+
+@pytest.mark.parametrize("path", ["/files/a%3F", "/files/a%3Fx=1", "/files/a%23b", "/files/a%25"])
+def test_encoded_delimiters_in_the_path_are_not_another_resources_audience(client, scopes, path):
+    # Django decodes the path: "/files/a%3F" is the path "/files/a?", another URL than
+    # "/files/a" (a different view argument), never the same resource.
+    token, _ = make_token(resource=["http://testserver/files/a"])
+    assert get(client, "/files/a", f"Bearer {token}").json()["name"] == "a"
+    response = get(client, path, f"Bearer {token}")
+    assert response.status_code == 401, response.content
+    params = parse_challenge(response["WWW-Authenticate"])
+    assert params["error"] == "invalid_token"
+    assert params["resource_metadata"].startswith("http://testserver/.well-known/oauth-protected-resource/files/a%")
+
+
+def test_the_resource_of_a_request_is_its_percent_encoded_path():
+    factory = RequestFactory()
+    assert resources.resource_uri(factory.get("/files/a%3F")) == "http://testserver/files/a%3F"
+    assert resources.resource_uri(factory.get("/files/a%23b")) == "http://testserver/files/a%23b"
+    assert resources.resource_uri(factory.get("/caf%C3%A9")) == "http://testserver/caf%C3%A9"
+    assert resources.resource_uri(factory.get("/a;b=c/@:x")) == "http://testserver/a;b=c/@:x"
+    assert resources.metadata_url(factory.get("/files/a%0A")) == (
+        "http://testserver/.well-known/oauth-protected-resource/files/a%0A"
+    )
 
 
 def test_token_with_no_resource_is_refused_by_default(client, scopes, settings):
@@ -259,12 +303,48 @@ def test_token_of_an_inactive_user_is_refused(client, scopes):
     assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
 
 
+def test_deactivating_a_user_refuses_their_cached_tokens_at_once(client, scopes, django_capture_on_commit_callbacks):
+    token, row = make_token()
+    other_token, _ = make_token()
+    assert get(client, "/mcp", f"Bearer {token}").status_code == 200
+    assert get(client, "/mcp", f"Bearer {other_token}").status_code == 200
+    user = row.user
+    user.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
+    params = assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
+    assert "inactive user" in params["error_description"]
+    assert get(client, "/mcp", f"Bearer {other_token}").status_code == 200  # another user's token
+
+
 def test_deleted_token_is_refused_at_once_even_when_cached(client, scopes):
     token, row = make_token()
     assert get(client, "/mcp", f"Bearer {token}").status_code == 200
     assert token_cache.get(token_checksum(token)) is not None
     row.delete()
     assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
+
+
+def test_revocation_racing_a_cold_validation_wins_in_this_process_too(client, scopes):
+    # This request reads the token row; right after, another process revokes the token and
+    # writes the tombstone. The request itself may finish, but what it read must not be kept:
+    # the next request is refused, not served from this process's local copy.
+    from django.db import connection
+
+    token, _ = make_token()
+    checksum = token_checksum(token)
+
+    def revoke_elsewhere_after_the_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "oauth2_provider_accesstoken" in sql and sql.lstrip().upper().startswith("SELECT"):
+            token_cache.drop(checksum, tombstone=True)
+        return result
+
+    with connection.execute_wrapper(revoke_elsewhere_after_the_read):
+        get(client, "/mcp", f"Bearer {token}")
+    assert token_cache.get(checksum) == "revoked"
+    params = assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
+    assert "revoked" in params["error_description"]
 
 
 def test_revocation_through_dots_endpoint_clears_the_cache(client, scopes, django_capture_on_commit_callbacks):
@@ -406,6 +486,8 @@ class FakeIdP:
         self.calls: list[dict] = []
         self.delay = 0.0
         self.status = 200
+        self.padding = 0  # extra bytes of whitespace after the JSON answer
+        self.drip = 0.0  # seconds between chunks of the answer
         idp = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -416,11 +498,21 @@ class FakeIdP:
                 if idp.delay:
                     time.sleep(idp.delay)
                 body = json.dumps(idp.answers.get(form.get("token"), {"active": False})).encode()
+                body += b" " * idp.padding
                 self.send_response(idp.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not idp.drip:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for index in range(0, len(body), 4):
+                        self.wfile.write(body[index : index + 4])
+                        self.wfile.flush()
+                        time.sleep(idp.drip)
+                except OSError:  # the client gave up: what the test wants
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -479,6 +571,8 @@ def test_introspection_accepts_an_active_bound_token(client, scopes, idp, django
         (active(active="true"), "not active"),
         (active(exp=int(time.time()) - 10), "expired"),
         (active(exp="soon"), "malformed exp"),
+        (active(nbf=int(time.time()) + 600), "not valid yet"),
+        (active(nbf="later"), "malformed nbf"),
         (active(aud="http://testserver/mcp-admin"), "not issued for this resource"),
         (active(aud=["https://other.example/mcp"]), "not issued for this resource"),
         (active(aud={"x": 1}), "malformed aud"),
@@ -486,6 +580,11 @@ def test_introspection_accepts_an_active_bound_token(client, scopes, idp, django
         (active(client_id=7), "malformed client_id"),
         (active(token_type="refresh_token"), "Only access tokens"),
         (active(scope=oauth2_settings.DCR_REGISTRATION_SCOPE), "registration"),
+        # Sender-constrained tokens (RFC 9449 DPoP, RFC 8705 mTLS) need a proof this server
+        # never checks: presented as plain Bearer tokens they would lose their binding.
+        (active(token_type="DPoP", cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), "sender-constrained"),
+        (active(token_type="DPoP"), "sender-constrained"),
+        (active(cnf={"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}), "sender-constrained"),
     ],
 )
 def test_introspection_refusals(client, scopes, idp, answer, fragment):
@@ -552,6 +651,19 @@ def test_introspection_endpoint_slow_fails_closed(client, scopes, idp):
     idp.answers["remote-7"] = active()
     idp.delay = 2.0  # four times the configured timeout
     assert_503(get(client, "/mcp", "Bearer remote-7"))
+
+
+def test_introspection_answer_trickling_in_fails_closed_within_the_timeout(client, scopes, idp):
+    # Each chunk arrives well within the socket timeout; the whole answer never would.
+    idp.answers["remote-10"] = active()
+    idp.drip = 0.1
+    assert_503(get(client, "/mcp", "Bearer remote-10"))  # 2.5 s for the answer, 0.5 s allowed
+
+
+def test_huge_introspection_answer_fails_closed(client, scopes, idp):
+    idp.answers["remote-11"] = active()
+    idp.padding = 2 * 1024 * 1024
+    assert_503(get(client, "/mcp", "Bearer remote-11"))
 
 
 @pytest.mark.parametrize("status", [500, 401, 302])
@@ -776,3 +888,26 @@ def test_principal_user_and_application_load_lazily(scopes, django_assert_num_qu
         assert principal.application.client_id == row.application.client_id
     assert principal.user == row.user
     assert isinstance(principal.user, type(row.user))
+
+
+def test_forwarded_host_counts_only_when_django_trusts_it(client, scopes, settings):
+    # A token for another host this server also answers to: only the host Django itself
+    # resolves (X-Forwarded-Host only with USE_X_FORWARDED_HOST) defines the audience.
+    settings.ALLOWED_HOSTS = ["testserver", "other.example"]
+    token, _ = make_token(resource=["http://other.example/mcp"])
+    assert_401(get(client, "/mcp", f"Bearer {token}", HTTP_X_FORWARDED_HOST="other.example"), "invalid_token")
+    settings.USE_X_FORWARDED_HOST = True
+    response = get(client, "/mcp", f"Bearer {token}", HTTP_X_FORWARDED_HOST="other.example")
+    assert response.status_code == 200
+    settings.USE_X_FORWARDED_HOST = False  # the origin memo forgets what the proxy said
+    response = get(client, "/mcp", f"Bearer {token}", HTTP_X_FORWARDED_HOST="other.example")
+    assert response.status_code == 401
+
+
+def test_base_url_overrides_any_host_header(client, scopes, settings):
+    settings.ALLOWED_HOSTS = ["testserver", "other.example"]
+    settings.MCP_SCOPES = {"BASE_URL": "https://api.example"}
+    token, _ = make_token(resource=["http://other.example/mcp"])
+    assert get(client, "/mcp", f"Bearer {token}", HTTP_HOST="other.example").status_code == 401
+    token, _ = make_token(resource=["https://api.example/mcp"])
+    assert get(client, "/mcp", f"Bearer {token}", HTTP_HOST="other.example").status_code == 200

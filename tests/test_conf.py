@@ -44,6 +44,7 @@ MALFORMED = {
     "BASE_URL space": ("BASE_URL", "https://api.example .com"),
     "BASE_URL bad port": ("BASE_URL", "https://api.example.com:99999"),
     "BASE_URL not a str": ("BASE_URL", 42),
+    "BASE_URL non-ASCII host": ("BASE_URL", "https://b\u00fccher.example"),
     "AUTHORIZATION_SERVERS str": ("AUTHORIZATION_SERVERS", "https://auth.example.com"),
     "AUTHORIZATION_SERVERS relative": ("AUTHORIZATION_SERVERS", ["auth.example.com"]),
     "AUTHORIZATION_SERVERS query": ("AUTHORIZATION_SERVERS", ["https://auth.example.com/?a=b"]),

@@ -33,6 +33,22 @@ def _forget_declarations():
         declarations._forget(name)
 
 
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        lambda: requires_scopes(any_of=[[]]),
+        lambda: requires_scopes(any_of=[["admin"], []]),
+        lambda: requires_scopes(ScopeRequirement((frozenset(),))),
+        lambda: requires_scopes(ScopeRequirement.any_of(["admin"]) | ScopeRequirement((frozenset(),))),
+    ],
+)
+def test_a_declared_requirement_that_any_token_meets_is_refused(declaration):
+    # "leave the decorator off for an operation any valid token may use": a decorator whose
+    # requirement is met by every token is a mistake, not an open door.
+    with pytest.raises(ImproperlyConfigured):
+        declaration()
+
+
 def test_package_imports_without_django_settings():
     result = subprocess.run(
         [sys.executable, "-c", "import django_mcp_scopes.mcp as m; print(m.__all__[0])"],
@@ -253,3 +269,61 @@ def test_a_tools_module_may_be_imported_before_django_is_set_up():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_completion_for_a_resource_template_reference_follows_the_template():
+    # completion/complete names a template by its uri_template; a template with a query
+    # expression does not match its own text, and must not read as "no operation, no scope".
+    from django_mcp_scopes.mcp.context import RequestPrincipal
+
+    local = MCPServer("completion-refs", subscriptions=False)
+
+    @local.resource("search://entries{?term}")
+    @requires_scopes("entries:read")
+    def search(term: str = "") -> str:
+        return term
+
+    @local.resource("entries://{entry_id}")
+    @requires_scopes("entries:read")
+    def entry(entry_id: str) -> str:
+        return entry_id
+
+    endpoint = MCPEndpoint(local)
+    nobody = RequestPrincipal(user=None, granted_scopes=frozenset(), pinned_effective_scopes=frozenset())
+    reader = RequestPrincipal(
+        user=None, granted_scopes=frozenset({"entries:read"}), pinned_effective_scopes=frozenset({"entries:read"})
+    )
+    for uri in ("search://entries{?term}", "entries://{entry_id}"):
+        params = {"ref": {"type": "ref/resource", "uri": uri}, "argument": {"name": "term", "value": "a"}}
+        decision = endpoint.decide("completion/complete", params, nobody)
+        assert decision.operation is not None, uri
+        assert not decision.allows(nobody)
+        assert endpoint.decide("completion/complete", params, reader).allows(reader)
+
+
+def test_listing_everything_is_still_private_when_meta_depends_on_the_token(settings):
+    # LIST_ALL_OPERATIONS lists every tool, but the requiredScopes _meta names the alternative
+    # closest to each caller's scopes: a server-wide "public" cache hint must not share it.
+    from django_mcp_scopes.mcp.context import RequestPrincipal
+
+    settings.MCP_SCOPES = {"LIST_ALL_OPERATIONS": True}
+    local = MCPServer("listing-cache", subscriptions=False)
+
+    @local.tool()
+    @requires_scopes(any_of=[["admin"], ["entries:write", "entries:publish"]])
+    def moderate(entry: int) -> str:
+        return str(entry)
+
+    endpoint = MCPEndpoint(local)
+    writer = RequestPrincipal(
+        user=None,
+        granted_scopes=frozenset({"entries:write", "entries:publish"}),
+        pinned_effective_scopes=frozenset({"entries:write", "entries:publish"}),
+    )
+    result = {"tools": [{"name": "moderate", "inputSchema": {}}], "cacheScope": "public"}
+    endpoint.filter_listing("tools/list", result, writer, "2026-07-28")
+    assert result["tools"][0]["_meta"]["io.github.django-mcp-scopes/requiredScopes"] == [
+        "entries:publish",
+        "entries:write",
+    ]
+    assert result["cacheScope"] == "private"

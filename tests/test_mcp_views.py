@@ -124,6 +124,12 @@ def test_list_all_operations(settings):
     tools = {tool["name"]: tool for tool in response.json()["result"]["tools"]}
     assert {"create_entry", "moderate", "count_scopes"} <= set(tools)
     assert tools["count_scopes"]["_meta"][REQUIRED_SCOPES_META_KEY] == ["entries:read"]
+    # Which alternative the _meta names depends on the token: no shared cache may keep it.
+    publisher = post("/mcp", rpc("tools/list"), **headers("t-publish")).json()["result"]
+    moderate = {tool["name"]: tool for tool in publisher["tools"]}["moderate"]
+    assert moderate["_meta"][REQUIRED_SCOPES_META_KEY] != tools["moderate"]["_meta"][REQUIRED_SCOPES_META_KEY]
+    assert response.json()["result"]["cacheScope"] == "private"
+    assert publisher["cacheScope"] == "private"
     templates = post("/mcp", rpc("resources/templates/list"), **headers("t-none", "resources/templates/list"))
     assert templates.json()["result"]["resourceTemplates"][0]["uriTemplate"] == "notes://private/{note_id}"
 
@@ -200,6 +206,7 @@ def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_
         token="dot-token-1234",
         scope="entries:write",
         expires=timezone.now() + timedelta(hours=1),
+        resource=["http://testserver/dot"],
     )
     body = rpc("tools/call", {"name": "whoami", "arguments": {}})
     response = post("/dot", body, **headers("dot-token-1234", "tools/call", "whoami"))
@@ -213,6 +220,65 @@ def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_
         **headers("dot-token-1234", "tools/call", "moderate"),
     )
     assert denied.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("scope", "resource"),
+    [
+        ("oauth2_provider:registration", ["http://testserver/dot"]),  # a DCR registration token
+        ("entries:read", []),  # bound to no resource
+        ("entries:read", ["http://testserver"]),  # DOT's prefix match would accept it at /dot
+        ("entries:read", ["http://testserver/dot-admin"]),
+    ],
+)
+def test_django_oauth_toolkit_tokens_meet_the_same_audience_rules(django_user_model, scope, resource):
+    # With DOT's stock OAuth2Authentication the endpoint still refuses what MCPTokenAuthentication
+    # refuses: registration tokens, unbound tokens, tokens for another resource.
+    from oauth2_provider.models import AccessToken, Application
+
+    user = django_user_model.objects.create_user("reader", password="x")
+    application = Application.objects.create(
+        name="app",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://client.example/cb",
+        user=user,
+    )
+    AccessToken.objects.create(
+        user=user,
+        application=application,
+        token="dot-token-5678",
+        scope=scope,
+        expires=timezone.now() + timedelta(hours=1),
+        resource=resource,
+    )
+    response = post("/dot", rpc("tools/list"), **headers("dot-token-5678"))
+    assert response.status_code == 401, response.content
+    assert "tools" not in response.content.decode()
+
+
+@pytest.fixture
+def scope_table_down():
+    """The database refuses to read the scope table (down, or a failover in progress)."""
+    from django_mcp_scopes.registry import scope_registry
+
+    def refuse(execute, sql, params, many, context):
+        if "mcp_scopes_scope" in sql:
+            raise OperationalError("connection refused")
+        return execute(sql, params, many, context)
+
+    scope_registry.invalidate()  # the next question about scopes goes to the database
+    with connections["default"].execute_wrapper(refuse):
+        yield
+
+
+@pytest.mark.parametrize(("method", "name"), [("tools/list", None), ("tools/call", "create_entry")])
+def test_scope_table_unreadable_is_a_503_not_a_500(scope_table_down, method, name):
+    params = {"name": name, "arguments": {"title": "t"}} if name else {}
+    response = post("/mcp", rpc(method, params), **headers("t-write", method, name))
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"]
+    assert response.json()["error"] == "temporarily_unavailable"
 
 
 def test_url_pattern_picks_the_async_view_on_an_event_loop():

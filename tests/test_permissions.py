@@ -131,6 +131,18 @@ def test_empty_alternatives_refuse_rather_than_open(scopes):
     assert HasAlternativeScopes().get_requirement(request, view) == ScopeRequirement.all_of("a", "b")
 
 
+def test_alternatives_given_as_a_string_are_scope_names_not_characters(scopes):
+    from types import SimpleNamespace
+
+    from django_mcp_scopes.permissions import HasAlternativeScopes
+
+    request = SimpleNamespace(method="GET")
+    for declared in ("notes:read notes:write", {"GET": "notes:read notes:write"}):
+        view = SimpleNamespace(required_alternate_scopes=declared)
+        expected = ScopeRequirement.all_of("notes:read", "notes:write")
+        assert HasAlternativeScopes().get_requirement(request, view) == expected
+
+
 def test_requirement_algebra():
     requirement = ScopeRequirement.all_of("a") & ScopeRequirement.any_of(["b"], ["c", "d"])
     assert requirement.describe() == [["a", "b"], ["a", "c", "d"]]
@@ -141,6 +153,40 @@ def test_requirement_algebra():
     for empty in ("", "   ", [[]], [["a"], []], []):
         with pytest.raises(ImproperlyConfigured):
             as_requirement(empty)
+
+
+def test_an_empty_alternative_is_a_configuration_error_everywhere():
+    # An alternative that names no scope is met by every token: it would silently open the
+    # operation whatever the other alternatives say.
+    with pytest.raises(ImproperlyConfigured):
+        ScopeRequirement.any_of(["admin"], [])
+    with pytest.raises(ImproperlyConfigured):
+        ScopeRequirement.any_of([])
+    with pytest.raises(ImproperlyConfigured):
+        scopes_required(any_of=[["admin"], []])
+    with pytest.raises(ImproperlyConfigured):
+        scopes_required("notes:read", any_of=[[]])
+
+
+@pytest.mark.parametrize("path", ["/api/notes", "/plain/scoped"])
+def test_scope_table_unreadable_is_a_503_not_a_500(client, scopes, path):
+    from django.db import OperationalError, connection
+
+    from django_mcp_scopes.registry import scope_registry
+
+    token, _ = make_token("notes:write", resource=[f"http://testserver{path}"])
+    assert client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200  # token now cached
+
+    def refuse(execute, sql, params, many, context):
+        if "mcp_scopes_scope" in sql:
+            raise OperationalError("connection refused")
+        return execute(sql, params, many, context)
+
+    scope_registry.invalidate()
+    with connection.execute_wrapper(refuse):
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"]
 
 
 # --- per HTTP method ----------------------------------------------------------------------
@@ -172,6 +218,18 @@ def test_not_composition(client, scopes):
     response = call(client, "get", "/api/composed-not", "admin")
     assert response.status_code == 403
     assert "WWW-Authenticate" not in response  # denied because it HAS the scope: no step-up helps
+
+
+def test_negated_scope_permission_still_needs_a_token(client, scopes):
+    # DRF's NOT turns "no token, so no admin scope" into a grant; a scope permission has no
+    # meaning without a token, so ~HasScopes means "a valid token that lacks the scopes".
+    response = client.get("/api/bare-not")
+    assert response.status_code == 401, response.content
+    assert "WWW-Authenticate" in response
+    response = client.get("/api/bare-not", HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert response.status_code == 401
+    assert call(client, "get", "/api/bare-not", "notes:read").status_code == 200
+    assert call(client, "get", "/api/bare-not", "admin").status_code == 403
 
 
 def test_composed_without_handler_is_a_plain_403(client, scopes):

@@ -100,13 +100,44 @@ def test_zero_queries_once_warm_inside_the_writing_transaction(hierarchy, django
 
 
 def test_snapshot_build_cycle_safe():
-    # Rows the database would refuse still must not hang the registry.
+    # A cycle can still reach the table (loaddata, raw SQL, two admins each adding one half of
+    # it at the same moment). It must not hang the registry, and must not make a narrower scope
+    # grant a broader one: the implications that close a cycle grant nothing.
     snapshot = Snapshot.build(
         "v",
-        [{"name": n, "description": "", "is_active": True, "is_advertised": False} for n in "ab"],
-        [("a", "b"), ("b", "a")],
+        [{"name": n, "description": "", "is_active": True, "is_advertised": False} for n in "abcd"],
+        [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a"), ("a", "d"), ("d", "c")],
     )
-    assert snapshot.closures["a"] == {"a", "b"}
+    assert snapshot.closures["a"] == {"a"}
+    assert snapshot.closures["b"] == {"b"}
+    assert snapshot.closures["c"] == {"c"}
+    assert snapshot.closures["d"] == {"d"}
+    snapshot = Snapshot.build(
+        "v",
+        [{"name": n, "description": "", "is_active": True, "is_advertised": False} for n in "abcx"],
+        [("a", "b"), ("b", "a"), ("x", "a"), ("b", "c")],
+    )
+    assert snapshot.closures["x"] == {"x", "a"}  # edges outside the cycle still count
+    assert snapshot.closures["b"] == {"b", "c"}
+    assert snapshot.closures["a"] == {"a"}
+    assert snapshot.implied_by["c"] == {"b"}
+
+
+@pytest.mark.django_db
+def test_rows_that_bypassed_validation_are_never_active(client):
+    # bulk_create, QuerySet.update(), raw SQL and loaddata skip the model's validators. A name
+    # that is no RFC 6749 scope-token must not reach WWW-Authenticate, the metadata document
+    # or the authorization server, whatever it holds.
+    bad = ['x" error="forged', "a b", "evil\r\nSet-Cookie:\x20s=1", "caf\u00e9", "back\\slash", ""]
+    Scope.objects.bulk_create([Scope(name=name, is_advertised=True) for name in bad])
+    Scope.objects.create(name="ok", is_advertised=True)
+    for name in bad[:-1]:
+        Scope.objects.get(name=name).implies.add(Scope.objects.get(name="ok"))
+    scope_registry.invalidate()
+    assert scope_registry.baseline() == ["ok"]
+    assert scope_registry.active_names() == ["ok"]
+    assert scope_registry.expand(bad) == frozenset()
+    assert scope_registry.implied_by("ok") == frozenset()
 
 
 # Across transactions and "processes" (another ScopeRegistry sharing the cache) ----------------

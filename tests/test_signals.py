@@ -116,3 +116,24 @@ def test_security_log_lines_never_hold_a_token(client, caplog):
     for text in (caplog.text, *messages):
         assert token not in text
         assert other not in text
+
+
+def test_security_log_lines_cannot_be_forged_through_the_path_or_client_id(caplog):
+    # Django decodes the path: "%0A" is a newline that would start a fake log line.
+    from types import SimpleNamespace
+
+    from django.test import RequestFactory
+
+    from django_mcp_scopes.signals import report_scope_denied, report_token_rejected
+
+    request = RequestFactory().get("/api/x%0D%0Amcp_scope_denied%20path=/admin")
+    principal = SimpleNamespace(client_id="evil\nmcp_token_rejected", granted_scopes=(), extra={}, token_id="")
+    with caplog.at_level(logging.WARNING, logger="django_mcp_scopes.security"):
+        report_token_rejected(request, reason="unknown_token", error="invalid_token", token_hash=None)
+        report_scope_denied(request, principal=principal, required_scopes=["admin"])
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2
+    for line in lines:
+        assert "\n" not in line and "\r" not in line
+        assert " path=/api/x%0D%0Amcp_scope_denied%20path=/admin " in line
+    assert "client_id=evil\\nmcp_token_rejected " in lines[1]

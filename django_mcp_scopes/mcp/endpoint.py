@@ -34,6 +34,7 @@ from django_mcp_scopes.mcp.operations import (
     flush_declarations,
     listed_operation,
     needed_scopes,
+    referenced_operation,
 )
 from django_mcp_scopes.requirements import ScopeRequirement
 
@@ -105,7 +106,8 @@ class MCPEndpoint:
             if isinstance(ref, Mapping) and ref.get("type") in _COMPLETION_REFS:
                 named_method, key = _COMPLETION_REFS[str(ref.get("type"))]
                 params = {key: ref.get(key)}
-        if named_method in NAMED_METHODS:
+                operation = referenced_operation(self.server, named_method, params)
+        elif named_method in NAMED_METHODS:
             operation = find_operation(self.server, named_method, params)
         if operation is not None and operation.scopes is not None:
             if principal is None:
@@ -127,6 +129,7 @@ class MCPEndpoint:
         list_all = mcp_scopes_settings.LIST_ALL_OPERATIONS
         effective = principal.effective_scopes if principal is not None else frozenset()
         kept = []
+        annotated = False
         for item in items:
             if not isinstance(item, dict):
                 continue
@@ -140,10 +143,12 @@ class MCPEndpoint:
                 if len(static.alternatives) > 1:
                     meta[ALTERNATIVE_SCOPES_META_KEY] = static.describe()
                 item = {**item, "_meta": meta}
+                annotated = True
             kept.append(item)
         result[key] = kept
-        if not list_all and version in MODERN_PROTOCOL_VERSIONS:
-            # What is listed depends on the token: no shared cache may serve it to another caller.
+        if (annotated or not list_all) and version in MODERN_PROTOCOL_VERSIONS:
+            # What is listed (or the scopes its _meta names) depends on the token: no shared cache
+            # may serve it to another caller.
             result["cacheScope"] = "private"
 
 

@@ -136,6 +136,11 @@ def requires_scopes(
     if any_of is not None:
         alternatives = ScopeRequirement.any_of(*[list(alternative) for alternative in any_of])
         static = alternatives if static is None else static & alternatives
+    if static is not None and static.is_empty:
+        raise ImproperlyConfigured(
+            f"requires_scopes() got a requirement any token meets ({static.describe()}); "
+            "leave the decorator off for an operation any valid token may use."
+        )
     if static is None and dynamic is None:
         raise ImproperlyConfigured(
             "requires_scopes() needs at least one scope, any_of= or a dynamic requirement; "
@@ -223,6 +228,20 @@ def find_operation(server: MCPServer[Any], method: str, params: Mapping[str, Any
         if extracted is not None:
             return Operation("resource_template", template.uri_template, scopes_of(template.fn), extracted)
     return None
+
+
+def referenced_operation(server: MCPServer[Any], method: str, params: Mapping[str, Any]) -> Operation | None:
+    """The operation a ``completion/complete`` reference names (``method`` is the one it stands for).
+
+    A ``ref/resource`` names a template by its ``uriTemplate`` text, which does not always match
+    the template itself (``search://q{?term}``): look it up by that text before matching it as a URI.
+    """
+    if method == "resources/read":
+        uri = params.get("uri")
+        template = server._resource_manager._templates.get(uri) if isinstance(uri, str) else None
+        if template is not None:
+            return Operation("resource_template", template.uri_template, scopes_of(template.fn))
+    return find_operation(server, method, params)
 
 
 def declared_operations(server: MCPServer[Any]) -> list[Operation]:

@@ -46,7 +46,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request as DRFRequest
 from starlette.authentication import AuthCredentials
 
-from django_mcp_scopes.authentication import MCPTokenAuthentication
+from django_mcp_scopes.authentication import MCPTokenAuthentication, _django_request
 from django_mcp_scopes.challenges import (
     insufficient_scope_response,
     service_unavailable_response,
@@ -58,7 +58,13 @@ from django_mcp_scopes.mcp.bridge import run_in_loop_thread
 from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
 from django_mcp_scopes.principal import Principal, get_principal
-from django_mcp_scopes.resources import canonicalize_resource, mark_protected_resource, public_origin
+from django_mcp_scopes.resources import (
+    canonicalize_all,
+    canonicalize_resource,
+    mark_protected_resource,
+    public_origin,
+    resource_uri,
+)
 
 if TYPE_CHECKING:
     from django_mcp_scopes.mcp.bridge import Response as SDKResponse
@@ -236,6 +242,8 @@ class MCPView(View):
         assert self.endpoint is not None
         try:
             decision = self.endpoint.decide(method, params, principal)
+        except DatabaseError as exc:
+            return self.handle_exception(request, exc)
         except Exception:
             logger.exception("The scope requirement of %s could not be evaluated", method)
             return jsonrpc_error(500, INTERNAL_ERROR, "The scope requirement of this call could not be evaluated.")
@@ -326,6 +334,10 @@ class MCPView(View):
             return unauthorized_response(request, error=exc.error, description=exc.description, status=exc.status)
         if isinstance(exc, AuthServiceUnavailable):
             return service_unavailable_response(request, exc.description)
+        if isinstance(exc, DatabaseError):
+            # The scope table could not be read: fail closed, as for the token table.
+            logger.error("The scopes could not be read: %s", type(exc).__name__)
+            return service_unavailable_response(request)
         if isinstance(exc, InsufficientScope):
             return insufficient_scope_response(
                 request, exc.requirement, effective=exc.effective, description=exc.description
@@ -408,17 +420,40 @@ def principal_of(request: Any) -> Principal | None:
     scope = getattr(auth, "scope", None)
     if auth is None or not isinstance(scope, str):
         return None
+    granted = frozenset(scope.split())
     application = getattr(auth, "application", None)
-    resource = getattr(auth, "resource", None)
     return Principal(
         user=getattr(auth, "user", None),
-        granted_scopes=frozenset(scope.split()),
+        granted_scopes=granted,
         application=application,
         client_id=getattr(application, "client_id", None),
         expires=getattr(auth, "expires", None),
-        resource=resource if isinstance(resource, str) else None,
+        resource=_bound_resource(request, granted, getattr(auth, "resource", None)),
         token_id=str(getattr(auth, "pk", "") or ""),
     )
+
+
+def _bound_resource(request: Any, granted: frozenset[str], resource: Any) -> str | None:
+    """The rules ``MCPTokenAuthentication`` applies, for a token another class accepted.
+
+    django-oauth-toolkit accepts registration (DCR) tokens, tokens bound to no resource and, by
+    default, tokens for any URL prefix of this one; none of them may use this endpoint.
+    """
+    from oauth2_provider.settings import oauth2_settings
+
+    if oauth2_settings.DCR_REGISTRATION_SCOPE in granted:
+        raise drf_exceptions.AuthenticationFailed("A client registration token cannot be used here.")
+    bound = canonicalize_all(resource)
+    if not bound:
+        if mcp_scopes_settings.ALLOW_TOKENS_WITHOUT_RESOURCE:
+            return None
+        raise drf_exceptions.AuthenticationFailed(
+            "The access token is not bound to a resource; request it with the resource parameter (RFC 8707)."
+        )
+    endpoint = resource_uri(_django_request(request))
+    if endpoint not in bound:
+        raise drf_exceptions.AuthenticationFailed("The access token was not issued for this resource.")
+    return endpoint
 
 
 def asgi_scope(request: HttpRequest, body: bytes, principal: Principal) -> dict[str, Any]:
