@@ -168,3 +168,27 @@ def test_as_metadata_with_settings_scopes_is_not_ours(scopes, client):
     """Sanity check of the test above: without our backend, the table is ignored."""
     with override_settings(OAUTH2_PROVIDER={"SCOPES": {"x": "X"}}):
         assert client.get("/o/.well-known/oauth-authorization-server").json()["scopes_supported"] == ["x"]
+
+
+@pytest.mark.parametrize("name", ["oauth2_provider:registration", "introspection"])
+def test_machinery_scopes_never_reach_a_public_client(scopes, application, name):
+    Scope.objects.create(name=name, description="DOT machinery", is_advertised=True)
+    backend = DatabaseScopes()
+    assert name not in backend.get_available_scopes(application=application)
+    assert name not in backend.get_default_scopes(application=application)
+    request = OAuthlibRequest("https://as.example/o/authorize")
+    assert not OAuth2Validator().validate_scopes(application.client_id, [name], application, request)
+
+
+def test_introspection_is_for_confidential_client_credentials_clients_only(scopes):
+    Scope.objects.create(name="introspection", description="Check other clients' tokens")
+    user = get_user_model().objects.create_user("rs", password="pw")
+    resource_server = get_application_model().objects.create(
+        name="resource server",
+        user=user,
+        client_type="confidential",
+        authorization_grant_type="client-credentials",
+    )
+    backend = DatabaseScopes()
+    assert "introspection" in backend.get_available_scopes(application=resource_server)
+    assert "oauth2_provider:registration" not in backend.get_available_scopes(application=resource_server)
