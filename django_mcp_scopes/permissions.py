@@ -53,10 +53,10 @@ from django_mcp_scopes.authentication import (
     TokenRequiredMixin,
     _django_request,
     _view_resource_path,
-    authenticate_or_respond,
     error_response,
+    require_token,
 )
-from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, MCPScopesError, MissingToken
+from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, MissingToken
 from django_mcp_scopes.principal import Principal, get_principal
 from django_mcp_scopes.requirements import ScopeRequirement, coerce_requirement
 from django_mcp_scopes.signals import report_scope_denied
@@ -391,20 +391,14 @@ def scopes_required(
 
     def decorate(func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(func)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            refusal = authenticate_or_respond(request, resource_path=resource_path) or _check_requirement(
-                request, requirement, resource_path
-            )
-            if refusal is not None:
-                return refusal
-            try:
-                return func(request, *args, **kwargs)
-            except MCPScopesError as exc:
-                return error_response(request, exc, resource_path=resource_path)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            refusal = _check_requirement(request, requirement, resource_path)
+            return refusal if refusal is not None else func(request, *args, **kwargs)
 
-        wrapper.mcp_scopes_protected = True  # type: ignore[attr-defined]
-        wrapper.mcp_required_scopes = requirement  # type: ignore[attr-defined]
-        return wrapper
+        # require_token authenticates first and turns errors raised in the view into challenges.
+        wrapper = require_token(checked, resource_path=resource_path)
+        wrapper.mcp_required_scopes = requirement
+        return wrapper  # type: ignore[no-any-return]
 
     return decorate
 
