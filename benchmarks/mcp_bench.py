@@ -12,6 +12,10 @@ connections from this process (``--connections``, default 8) sending the 2026-07
 ``tools/call``; the handshake-era (2025-11-25) call is measured too. The last line is
 ``mcp_endpoint_ratio=<django-wsgi req/s / sdk req/s>`` for the 2026-07-28 call.
 
+``--baseline DIR`` also serves the django-wsgi app from another checkout (e.g. one made with
+``git archive main | tar -x -C /tmp/base``), in the same interleaved rounds, and prints
+``speedup django-wsgi/baseline-wsgi``: before/after under the same machine load.
+
 Run: ``python benchmarks/mcp_bench.py`` from the repository root.
 """
 
@@ -117,10 +121,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(name: str, env: dict[str, str], threads: int) -> tuple[subprocess.Popen[bytes], int]:
+def start(name: str, env: dict[str, str], threads: int, root: Path = ROOT) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     argv = [sys.executable, *[part.format(port=port, threads=threads) for part in SERVERS[name]]]
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**env, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -150,8 +155,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=4, help="threads of the gunicorn gthread worker")
     parser.add_argument("--skip-asgi", action="store_true", help="do not measure the Django endpoint under uvicorn")
+    parser.add_argument("--baseline", type=Path, help="also serve django-wsgi from this checkout, for before/after")
     options = parser.parse_args()
     names = ["django-wsgi", "sdk"] + ([] if options.skip_asgi else ["django-asgi"])
+    if options.baseline is not None:
+        names.append("baseline-wsgi")
     eras = ("2026-07-28", "2025-11-25")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +172,12 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
         )
-        servers = {name: start(name, env, options.threads) for name in names}
+        servers = {
+            name: start(name, env, options.threads)
+            if name != "baseline-wsgi"
+            else start("django-wsgi", env, options.threads, options.baseline.resolve())
+            for name in names
+        }
         rates: dict[tuple[str, str], float] = {}
         round_ratios: dict[str, list[float]] = {}
         try:
@@ -197,6 +210,9 @@ def main() -> None:
         ratio = rates[("django-wsgi", era)] / rates[("sdk", era)]
         spread = round_ratios[era]
         print(f"ratio django-wsgi/sdk {era}: {ratio:.2f} (rounds {min(spread):.2f}..{max(spread):.2f})")
+        if options.baseline is not None:
+            speedup = rates[("django-wsgi", era)] / rates[("baseline-wsgi", era)]
+            print(f"speedup django-wsgi/baseline-wsgi {era}: {speedup:.2f}")
     print(f"mcp_endpoint_ratio={rates[('django-wsgi', '2026-07-28')] / rates[('sdk', '2026-07-28')]:.2f}")
 
 

@@ -52,7 +52,13 @@ class _LoopThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(self._ready.set)
-        self.loop.run_forever()
+        # A root task that never ends, rather than run_forever(): anyio (the SDK's to_thread for sync
+        # tools) ties its worker threads to the task it finds running under run_until_complete(),
+        # and without one it takes each request's task, so every sync call would start a new thread.
+        self.loop.run_until_complete(self._serve())
+
+    async def _serve(self) -> None:
+        await asyncio.Event().wait()
 
     def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         future: concurrent.futures.Future[_T] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
