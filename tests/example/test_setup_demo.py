@@ -5,20 +5,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from django_mcp_scopes import declarations
 from django_mcp_scopes.models import Scope
 from django_mcp_scopes.registry import scope_registry
-from example_project.journal.scopes import JOURNAL_SCOPES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _forget_journal_declarations():
-    """The journal's declarations must not leak into other tests of the process."""
-    yield
-    for name in JOURNAL_SCOPES:
-        declarations._forget(name)
 
 
 def setup_demo(*args):
