@@ -25,7 +25,7 @@ from django_mcp_scopes.authentication import (
 )
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InvalidRequest, InvalidToken, TokenError
 from django_mcp_scopes.token_cache import token_cache, token_checksum
-from tests.enforcement_support import LiveServer, make_application, make_scopes, make_token
+from tests.enforcement_support import make_application, make_scopes, make_token, start_enforcement_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.enforcement_views")]
 
@@ -709,7 +709,7 @@ def raw_request(url: str, headers: list[tuple[str, bytes]], path: str = "/mcp") 
 def test_live_server_answers_bad_input_with_challenges():
     make_scopes()
     token, _ = make_token(server="http://127.0.0.1:0")  # resource fixed below, once the port is known
-    server = LiveServer().wait()
+    server = start_enforcement_server()
     try:
         AccessToken.objects.filter(token_checksum=token_checksum(token)).update(resource=[f"{server.url}/mcp"])
         ok = raw_request(server.url, [("Authorization", f"Bearer {token}".encode())])
@@ -742,7 +742,7 @@ def test_live_server_answers_bad_input_with_challenges():
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_live_server_with_database_down_answers_503():
-    server = LiveServer(env={"DATABASE_URL": "postgres://postgres@127.0.0.1:9/nowhere"}).wait()
+    server = start_enforcement_server(env={"DATABASE_URL": "postgres://postgres@127.0.0.1:9/nowhere"})
     try:
         status, headers, body = raw_request(server.url, [("Authorization", b"Bearer some-token")])
         assert status == 503, body
@@ -778,13 +778,13 @@ def test_revocation_reaches_another_process_through_the_shared_cache(settings):
         }
     }
     make_scopes()
-    server = LiveServer(
+    server = start_enforcement_server(
         env={
             "REDIS_URL": redis_url,
             "MCP_TEST_CACHE_PREFIX": prefix,
             "MCP_TEST_SCOPES": _json.dumps({"TOKEN_LOCAL_CACHE_SECONDS": 0}),
         }
-    ).wait()
+    )
     try:
         token, row = make_token(resource=[f"{server.url}/mcp"])
         header = [("Authorization", f"Bearer {token}".encode())]
