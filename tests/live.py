@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,33 @@ def run_cache_prefix() -> str:
     from django.conf import settings
 
     return str(settings.CACHES["default"].get("KEY_PREFIX", ""))
+
+
+@contextlib.contextmanager
+def shared_redis_cache(redis_url: str) -> Iterator[dict[str, str]]:
+    """This process and the servers it starts share one Redis cache, under a key prefix of its own.
+
+    Yields the environment to give the servers (read by tests/live_settings.py). The prefix starts
+    with the run's (``run_cache_prefix()``), and its keys are deleted at the end, never FLUSHDB.
+    """
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    from tests.conftest import clear_cache
+
+    prefix = f"{run_cache_prefix() or 'tests'}-shared-{uuid.uuid4().hex[:12]}"
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    with override_settings(CACHES=caches):
+        try:
+            yield {"LIVE_REDIS_URL": redis_url, "LIVE_CACHE_KEY_PREFIX": prefix}
+        finally:
+            clear_cache(cache)
 
 
 def server_command(
@@ -173,7 +201,7 @@ class LiveServer:
                 self.stop()
                 raise
             self._kill()
-            if not any(taken in self.log().lower() for taken in _PORT_TAKEN):
+            if not self._port_taken():
                 break  # a real failure, not a lost race for the port: starting again would not help
         message = f"{self.server} could not start:\n{self.log()}"
         self.stop()
@@ -188,12 +216,17 @@ class LiveServer:
                 return False
             try:
                 response = httpx.get(self.url + self.ready_path, timeout=2.0)
+                if self._port_taken():
+                    return False  # what answered is another process that took the port first
                 if self.ready_status is None or response.status_code == self.ready_status:
                     return True
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"{self.url} did not answer within {self.startup_timeout}s:\n{self.log()}")
+
+    def _port_taken(self) -> bool:
+        return any(taken in self.log().lower() for taken in _PORT_TAKEN)
 
     def _kill(self) -> None:
         """Ask the server to stop, then kill whatever is left of its process group."""

@@ -1,7 +1,6 @@
-"""Settings of the live MCP test servers: the test settings and the MCP test URLs (the test
-database of the pytest run comes in DATABASE_URL, see tests.live.live_database_url)."""
+"""Settings of the live MCP test servers: the live test settings and the MCP test URLs."""
 
-from tests.settings import *  # noqa: F403
+from tests.live_settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.mcp_urls"
 MCP_SCOPES = {
