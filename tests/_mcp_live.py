@@ -1,5 +1,5 @@
-"""Shared pieces of the live MCP endpoint tests: the test database for server processes, the
-official client, raw JSON-RPC over HTTP."""
+"""Shared pieces of the live MCP endpoint tests: the server variants the endpoint promises to work
+under, the test database for server processes, the official client, raw JSON-RPC over HTTP."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from django.db import connection
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from django_mcp_scopes.models import Scope
+from tests.live import LiveServer, live_database_url
 from tests.mcp_app import ensure_scopes, remove_scopes
 
 MODERN = "2026-07-28"
@@ -24,14 +24,33 @@ HANDSHAKE = "2025-11-25"
 ERAS = {"modern": "auto", "handshake": "legacy"}
 META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 
+_WSGI, _ASGI = "tests.mcp_wsgi:application", "tests.mcp_asgi:application"
+# name -> how tests.live.LiveServer runs it: every variant the endpoint promises to work under.
+SERVERS: dict[str, dict[str, Any]] = {
+    "gunicorn-gthread": {"server": "gunicorn", "app": _WSGI, "worker_class": "gthread", "threads": 4},
+    "gunicorn-sync-preload": {"server": "gunicorn", "app": _WSGI, "workers": 2, "preload": True},
+    "gunicorn-gthread-preload": {
+        "server": "gunicorn", "app": _WSGI, "worker_class": "gthread", "threads": 2, "workers": 2, "preload": True,
+    },
+    "uvicorn": {"server": "uvicorn", "app": _ASGI},
+    "uvicorn-lifespan-workers": {"server": "uvicorn", "app": _ASGI, "lifespan": "auto", "workers": 2},
+    "runserver": {"server": "runserver"},
+}  # fmt: skip
+
+
+def start_server(name: str, database_url: str, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """Start the named server variant with ``tests.settings_mcp`` and wait until /mcp answers."""
+    env = {"DATABASE_URL": database_url, **(extra_env or {})}
+    return LiveServer("tests.settings_mcp", env=env, ready_path="/mcp", **SERVERS[name]).start()
+
 
 @pytest.fixture(scope="module")
 def live_db(django_db_setup, django_db_blocker):
-    """The test database, with the scopes of ``tests.mcp_app`` committed for the server processes."""
+    """The test database's URL, with the scopes of ``tests.mcp_app`` committed for the server processes."""
     with django_db_blocker.unblock():
         ensure_scopes()
-        name = connection.settings_dict["NAME"]
-    yield name
+        url = live_database_url()
+    yield url
     with django_db_blocker.unblock():
         # Committed outside any test transaction: leave the database as other tests expect it.
         remove_scopes()

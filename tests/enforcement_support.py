@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import timedelta
-from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
 from django_mcp_scopes.models import Scope
+from tests.live import LiveServer, live_database_url
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVER = "http://testserver"
 
 
@@ -71,76 +64,14 @@ def make_token(
     return token, row
 
 
-def live_database_url() -> str:
-    """The URL of the database the tests use (the test database), for server processes."""
-    from django.db import connection
-
-    settings = connection.settings_dict
-    if settings["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{settings['NAME']}"
-    return (
-        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    """A real server process (gunicorn, 1 worker) on a free loopback port, running this worktree."""
-
-    def __init__(self, settings: str = "tests.enforcement_settings", env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        environment = dict(os.environ)
-        environment.update(
-            {
-                "DJANGO_SETTINGS_MODULE": settings,
-                "PYTHONPATH": str(ROOT),
-                "DATABASE_URL": live_database_url(),
-            }
-        )
-        environment.update(env or {})
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "django.core.wsgi:get_wsgi_application()",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait(self, timeout: float = 30) -> LiveServer:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                output = self.process.stdout.read().decode() if self.process.stdout else ""
-                raise RuntimeError(f"server exited: {output}")
-            try:
-                urllib.request.urlopen(self.url + "/api/unprotected", timeout=1).read()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            output, _ = self.process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            output, _ = self.process.communicate()
-        return output.decode(errors="replace") if output else ""
+def start_enforcement_server(env: dict[str, str] | None = None) -> LiveServer:
+    """gunicorn (1 sync worker) with ``tests.enforcement_settings`` on the test database, answering."""
+    return LiveServer(
+        "tests.enforcement_settings",
+        server="gunicorn",
+        app="django.core.wsgi:get_wsgi_application()",
+        env={"DATABASE_URL": live_database_url(), **(env or {})},
+        ready_path="/api/unprotected",
+        ready_status=200,
+        extra_args=["--log-level", "warning"],
+    ).start()

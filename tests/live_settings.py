@@ -1,17 +1,15 @@
-"""Settings for server processes started by the tests (see tests/live.py).
+"""Settings for server processes started by the tests (see tests/live.py); the other live settings
+modules build on these.
 
-They share the test process's database and cache: the test passes
-LIVE_DATABASE_NAME (the test database: a SQLite file or a PostgreSQL database name),
-LIVE_REDIS_URL and LIVE_CACHE_KEY_PREFIX (unique per test run, so parallel runs never collide).
+The database comes in DATABASE_URL (``tests.live.live_database_url()``: the test database of the
+run). The cache is that of tests/settings.py, whose Redis key prefix the servers inherit from the
+test run's environment; a test that shares a Redis cache of its own with its servers passes
+LIVE_REDIS_URL and LIVE_CACHE_KEY_PREFIX (``tests.live.shared_redis_cache()``).
 """
 
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import DATABASES
-
-if os.environ.get("LIVE_DATABASE_NAME"):
-    DATABASES["default"]["NAME"] = os.environ["LIVE_DATABASE_NAME"]
 
 if os.environ.get("LIVE_REDIS_URL"):
     CACHES = {

@@ -25,7 +25,8 @@ from django_mcp_scopes.authentication import (
 )
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InvalidRequest, InvalidToken, TokenError
 from django_mcp_scopes.token_cache import token_cache, token_checksum
-from tests.enforcement_support import LiveServer, make_application, make_scopes, make_token
+from tests.enforcement_support import make_application, make_scopes, make_token, start_enforcement_server
+from tests.live import shared_redis_cache
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.enforcement_views")]
 
@@ -709,7 +710,7 @@ def raw_request(url: str, headers: list[tuple[str, bytes]], path: str = "/mcp") 
 def test_live_server_answers_bad_input_with_challenges():
     make_scopes()
     token, _ = make_token(server="http://127.0.0.1:0")  # resource fixed below, once the port is known
-    server = LiveServer().wait()
+    server = start_enforcement_server()
     try:
         AccessToken.objects.filter(token_checksum=token_checksum(token)).update(resource=[f"{server.url}/mcp"])
         ok = raw_request(server.url, [("Authorization", f"Bearer {token}".encode())])
@@ -742,7 +743,7 @@ def test_live_server_answers_bad_input_with_challenges():
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_live_server_with_database_down_answers_503():
-    server = LiveServer(env={"DATABASE_URL": "postgres://postgres@127.0.0.1:9/nowhere"}).wait()
+    server = start_enforcement_server(env={"DATABASE_URL": "postgres://postgres@127.0.0.1:9/nowhere"})
     try:
         status, headers, body = raw_request(server.url, [("Authorization", b"Bearer some-token")])
         assert status == 503, body
@@ -762,45 +763,28 @@ def test_live_server_with_database_down_answers_503():
 @pytest.mark.live
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_revocation_reaches_another_process_through_the_shared_cache(settings):
+def test_revocation_reaches_another_process_through_the_shared_cache():
     """A token cached by a server process is refused there as soon as this process deletes it."""
     import json as _json
     import os
-    import secrets
 
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    prefix = f"enforcement-{secrets.token_hex(6)}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    make_scopes()
-    server = LiveServer(
-        env={
-            "REDIS_URL": redis_url,
-            "MCP_TEST_CACHE_PREFIX": prefix,
-            "MCP_TEST_SCOPES": _json.dumps({"TOKEN_LOCAL_CACHE_SECONDS": 0}),
-        }
-    ).wait()
-    try:
-        token, row = make_token(resource=[f"{server.url}/mcp"])
-        header = [("Authorization", f"Bearer {token}".encode())]
-        assert raw_request(server.url, header)[0] == 200
-        assert token_cache.get(token_checksum(token)) is not None  # the server's entry, seen from here
-        row.delete()  # what DOT's revocation does; the receiver writes the tombstone on commit
-        status, _, body = raw_request(server.url, header)
-        assert status == 401
-        assert b"revoked" in body
-    finally:
-        server.stop()
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(f"{prefix}:*"):  # never FLUSHDB: other runs share this Redis
-            client.delete(key)
+    with shared_redis_cache(redis_url) as cache_env:
+        make_scopes()
+        server = start_enforcement_server(
+            env={**cache_env, "MCP_TEST_SCOPES": _json.dumps({"TOKEN_LOCAL_CACHE_SECONDS": 0})}
+        )
+        try:
+            token, row = make_token(resource=[f"{server.url}/mcp"])
+            header = [("Authorization", f"Bearer {token}".encode())]
+            assert raw_request(server.url, header)[0] == 200
+            assert token_cache.get(token_checksum(token)) is not None  # the server's entry, seen from here
+            row.delete()  # what DOT's revocation does; the receiver writes the tombstone on commit
+            status, _, body = raw_request(server.url, header)
+            assert status == 401
+            assert b"revoked" in body
+        finally:
+            server.stop()
 
 
 def test_form_check_leaves_the_body_to_drf(client, scopes):

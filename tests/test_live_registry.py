@@ -4,17 +4,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 
 import httpx
 import pytest
-from django.db import connection
-from django.test import override_settings
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.models import Scope
-from tests.conftest import clear_cache
-from tests.live import ROOT, live_server_process
+from tests.live import ROOT, live_database_url, live_server_process, shared_redis_cache
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -35,19 +31,8 @@ def shared_redis():
     """The test process and the servers share one Redis cache under a prefix unique to this run."""
     if not _redis_reachable():
         pytest.skip(f"Redis is not reachable at {REDIS_URL}: the cross-process test needs it")
-    prefix = f"live-{uuid.uuid4().hex}"
-    caches = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    with override_settings(CACHES=caches):
-        yield {"LIVE_REDIS_URL": REDIS_URL, "LIVE_CACHE_KEY_PREFIX": prefix}
-        from django.core.cache import cache
-
-        clear_cache(cache)
+    with shared_redis_cache(REDIS_URL) as env:
+        yield env
 
 
 def state(base_url, *expand):
@@ -61,7 +46,7 @@ def test_two_servers_see_changes_within_the_refresh_interval(transactional_db, s
     read = Scope.objects.create(name="entries:read", description="Read", is_advertised=True)
     write = Scope.objects.create(name="entries:write", description="Write")
     write.implies.add(read)
-    env = {**shared_redis, "LIVE_DATABASE_NAME": str(connection.settings_dict["NAME"])}
+    env = {**shared_redis, "DATABASE_URL": live_database_url()}
     refresh = mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
     assert refresh < 1.0
 
@@ -127,7 +112,7 @@ def test_two_servers_see_changes_within_the_refresh_interval(transactional_db, s
 def test_live_server_helper_runs_each_server(transactional_db, server):
     """tests/live.py works for WSGI and ASGI servers against the test database."""
     Scope.objects.create(name="entries:read", is_advertised=True)
-    env = {"LIVE_DATABASE_NAME": str(connection.settings_dict["NAME"])}
+    env = {"DATABASE_URL": live_database_url()}
     with live_server_process("tests.live_settings", env=env, server=server) as base_url:
         assert state(base_url)["baseline"] == ["entries:read"]
 

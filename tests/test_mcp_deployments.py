@@ -8,8 +8,7 @@ import asyncio
 
 import pytest
 
-from tests._mcp_live import ERAS, call, live_db, mcp_client, post  # noqa: F401
-from tests._servers import start_server
+from tests._mcp_live import ERAS, call, live_db, mcp_client, post, start_server  # noqa: F401
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db]
 
@@ -18,10 +17,8 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db]
     scope="module",
     params=["gunicorn-sync-preload", "gunicorn-gthread-preload", "uvicorn-lifespan-workers", "runserver"],
 )
-def deployed(request, live_db, tmp_path_factory):  # noqa: F811
-    live = start_server(
-        request.param, live_db, tmp_path_factory.mktemp("deployments"), extra_env={"MCP_TEST_WARM_LOOP": "1"}
-    )
+def deployed(request, live_db):  # noqa: F811
+    live = start_server(request.param, live_db, extra_env={"MCP_TEST_WARM_LOOP": "1"})
     yield live
     live.stop()
 

@@ -33,15 +33,15 @@ from tests._mcp_live import (  # noqa: F401 (live_db is a fixture)
     post,
     run,
     scope_count,
+    start_server,
 )
-from tests._servers import start_server
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module", params=["gunicorn-gthread", "uvicorn"])
-def server(request, live_db, tmp_path_factory):  # noqa: F811
-    live = start_server(request.param, live_db, tmp_path_factory.mktemp("servers"))
+def server(request, live_db):  # noqa: F811
+    live = start_server(request.param, live_db)
     yield live
     live.stop()
 

@@ -20,7 +20,7 @@ from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
 from django_mcp_scopes.mcp.operations import declared_operations, needed_scopes, scopes_of
 from django_mcp_scopes.principal import Principal
 from django_mcp_scopes.requirements import ScopeRequirement
-from tests._servers import ROOT
+from tests.live import ROOT
 from tests.mcp_app import StaticTokenAuthentication, ensure_scopes, server
 
 

@@ -10,17 +10,10 @@ import hashlib
 import http.client
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
 import types
-from pathlib import Path
 
 import django
 import pytest
-from django.db import connection
 from django.test import Client, override_settings
 from django.urls import path, reverse
 
@@ -28,6 +21,7 @@ from django_mcp_scopes import resources, views
 from django_mcp_scopes.models import Scope
 from django_mcp_scopes.resources import ProtectedResource, mark_protected_resource, protected_resource_for
 from django_mcp_scopes.urls import urlpatterns as metadata_urlpatterns
+from tests.live import LiveServer, live_database_url
 
 PRM = "/.well-known/oauth-protected-resource"
 
@@ -554,56 +548,17 @@ def test_json_body_is_compact_and_stable(client, scopes):
 
 # Real servers (gunicorn WSGI, uvicorn ASGI) ------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url():
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return "sqlite:///" + db["NAME"]
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
 
 @pytest.fixture(params=["wsgi", "asgi"])
 def metadata_server(request, transactional_db):
     """A real server process running this worktree's code against the test database."""
     Scope.objects.create(name="journal:read", description="Read entries", is_advertised=True)
-    port = _free_port()
     if request.param == "wsgi":
-        command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}"]
-        command.append("django.core.wsgi:get_wsgi_application()")
+        how = {"server": "gunicorn", "app": "django.core.wsgi:get_wsgi_application()"}
     else:
-        command = [sys.executable, "-m", "uvicorn", "--factory", "django.core.asgi:get_asgi_application"]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _database_url(),
-    }
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        for _ in range(300):
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stderr.read()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("server did not start listening")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stderr.close()
+        how = {"server": "uvicorn", "app": "django.core.asgi:get_asgi_application", "extra_args": ["--factory"]}
+    with LiveServer("tests.settings", env={"DATABASE_URL": live_database_url()}, **how) as server:
+        yield server.port
 
 
 def _request(port, method, target, headers=None):

@@ -15,24 +15,17 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live import ROOT, LiveServer
 
 
 class _Database:
@@ -61,18 +54,40 @@ class _Database:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
 
 
+# the example project as a server --------------------------------------------------------------
+_KINDS: dict[str, dict[str, Any]] = {
+    "wsgi": {
+        "server": "gunicorn", "app": "example_project.wsgi:application", "worker_class": "gthread", "threads": 4,
+        "extra_args": ["--timeout", "60", "--no-control-socket"],
+    },
+    "runserver": {"server": "runserver", "manage_py": True},
+    "asgi": {"server": "uvicorn", "app": "example_project.asgi:application", "lifespan": "auto"},
+}  # fmt: skip
+
+
 class ExampleServer:
     def __init__(self, kind: str = "wsgi", **env: str) -> None:
-        assert kind in ("wsgi", "asgi", "runserver")
+        assert kind in _KINDS
         self.kind = kind
         self.extra_env = env
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.mcp_url = f"{self.base_url}/mcp"
         self._workdir = Path(tempfile.mkdtemp(prefix="example-live-"))
         self._db: _Database | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log = self._workdir / "server.log"
+        self._live: LiveServer | None = None
+        self._demo_loaded = False
+
+    @property
+    def port(self) -> int:
+        assert self._live is not None, "the server is not started"
+        return self._live.port
+
+    @property
+    def base_url(self) -> str:
+        assert self._live is not None, "the server is not started"
+        return self._live.url
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
 
     @property
     def env(self) -> dict[str, str]:
@@ -102,37 +117,29 @@ class ExampleServer:
         assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result.stdout
 
+    def _load_demo(self, port: int) -> None:
+        if not self._demo_loaded:  # --port only shapes the URLs the command prints
+            self.manage("setup_demo", "--port", str(port))
+            self._demo_loaded = True
+
     def start(self) -> ExampleServer:
         self._db = _Database(self._workdir)
         self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("setup_demo", "--port", str(self.port))
-        if self.kind == "wsgi":
-            command = [
-                sys.executable, "-m", "gunicorn", "example_project.wsgi:application",
-                "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--worker-class", "gthread",
-                "--threads", "4", "--timeout", "60", "--no-control-socket",
-            ]  # fmt: skip
-        elif self.kind == "runserver":  # what `make run` starts
-            command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
-        else:
-            command = [
-                sys.executable, "-m", "uvicorn", "example_project.asgi:application",
-                "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "auto",
-            ]  # fmt: skip
-        log = self._log.open("wb")
-        self._process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base_url}/.well-known/oauth-authorization-server", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not start:\n{self.log()}")
+        env = self.env
+        self._live = LiveServer(
+            env["DJANGO_SETTINGS_MODULE"],
+            env=env,
+            ready_path="/.well-known/oauth-authorization-server",
+            ready_status=200,
+            prepare=self._load_demo,
+            **_KINDS[self.kind],
+        )
+        try:
+            self._live.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def publish_client_document(self, client_id: str, document: dict) -> None:
         """Serve a Client ID Metadata Document for ``client_id`` (see tests/example/live_settings.py)."""
@@ -143,18 +150,14 @@ class ExampleServer:
         document_path(directory, client_id).write_text(json.dumps(document))
 
     def log(self) -> str:
-        return self._log.read_text(errors="replace") if self._log.exists() else ""
+        return self._live.log() if self._live is not None else ""
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._live is not None:
+            self._live.stop()
         if self._db is not None:
             self._db.drop()
+            self._db = None
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> ExampleServer:
