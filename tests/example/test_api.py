@@ -5,9 +5,7 @@ import re
 import pytest
 from django.core.management import call_command
 
-from django_mcp_scopes import declarations
 from example_project.journal.models import Entry
-from example_project.journal.scopes import JOURNAL_SCOPES
 from tests.enforcement_support import make_token
 
 API = "/api/entries"
@@ -19,9 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("example_project.urls")]
 @pytest.fixture(autouse=True)
 def demo_scopes():
     call_command("setup_demo", "--no-admin", verbosity=0, stdout=None)
-    yield
-    for name in JOURNAL_SCOPES:  # the journal's declarations must not leak into other tests of the process
-        declarations._forget(name)
 
 
 def _params(header):
