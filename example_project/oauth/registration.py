@@ -147,6 +147,18 @@ def _rate_key(request: HttpRequest) -> str:
     return f"journal:dcr:{request.META.get('REMOTE_ADDR', 'unknown')}"
 
 
+def _check_and_replace_body(request: HttpRequest) -> JsonResponse | None:
+    """Refuse metadata outside the policy, or hand django-oauth-toolkit the normalised body."""
+    data, error = _parsed_body(request)
+    if error is None:
+        data, error = checked_metadata(data)
+    if error is not None:
+        return error
+    assert data is not None
+    _replace_body(request, data)
+    return None
+
+
 class PublicClientRegistrationView(DynamicClientRegistrationView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if (cache.get(_rate_key(request)) or 0) >= dcr_setting("PER_IP_PER_HOUR"):
@@ -165,13 +177,9 @@ class PublicClientRegistrationView(DynamicClientRegistrationView):
             response = _error("temporarily_unavailable", "Client registration is closed for now; try again later", 503)
             response["Retry-After"] = "3600"
             return response
-        data, error = _parsed_body(request)
-        if error is None:
-            data, error = checked_metadata(data)
-        if error is not None:
-            return error
-        assert data is not None
-        _replace_body(request, data)
+        refusal = _check_and_replace_body(request)
+        if refusal is not None:
+            return refusal
         response = super().post(request, *args, **kwargs)
         if response.status_code == 201:
             key = _rate_key(request)
@@ -188,11 +196,7 @@ class PublicClientManagementView(DynamicClientRegistrationManagementView):
         auth = self._authenticate_registration_request(request, client_id)
         if isinstance(auth, HttpResponse):
             return auth
-        data, error = _parsed_body(request)
-        if error is None:
-            data, error = checked_metadata(data)
-        if error is not None:
-            return error
-        assert data is not None
-        _replace_body(request, data)
+        refusal = _check_and_replace_body(request)
+        if refusal is not None:
+            return refusal
         return super().put(request, client_id, *args, **kwargs)
