@@ -29,7 +29,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from typing import Any
 
@@ -198,9 +198,19 @@ def _check_facts(facts: dict[str, Any], resource: str) -> str | None:
     expires = facts.get("expires")
     if expires is not None and expires <= _now():
         raise InvalidToken("The access token has expired.", reason="expired")
-    if _seed(facts)[3]:
+    return check_resource_binding(facts["resources"], resource, registration_token=_seed(facts)[3])
+
+
+def check_resource_binding(bound: Collection[str], resource: str, *, registration_token: bool) -> str | None:
+    """The audience rules every accepted token meets, whichever class authenticated it.
+
+    ``bound`` holds the token's canonical resource bindings, ``resource`` this endpoint's
+    canonical URI. A client registration token never passes; an unbound token only when
+    ``ALLOW_TOKENS_WITHOUT_RESOURCE``; otherwise the binding must name this resource exactly.
+    Returns the matching binding (None for an allowed unbound token); raises ``InvalidToken``.
+    """
+    if registration_token:
         raise InvalidToken("A client registration token cannot be used here.", reason="registration_token")
-    bound = facts["resources"]
     if not bound:
         if mcp_scopes_settings.ALLOW_TOKENS_WITHOUT_RESOURCE:
             return None

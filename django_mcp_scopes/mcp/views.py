@@ -46,14 +46,14 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request as DRFRequest
 from starlette.authentication import AuthCredentials
 
-from django_mcp_scopes.authentication import MCPTokenAuthentication, _django_request
+from django_mcp_scopes.authentication import MCPTokenAuthentication, _django_request, check_resource_binding
 from django_mcp_scopes.challenges import (
     insufficient_scope_response,
     service_unavailable_response,
     unauthorized_response,
 )
 from django_mcp_scopes.conf import mcp_scopes_settings
-from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, TokenError
+from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, InvalidToken, TokenError
 from django_mcp_scopes.mcp.bridge import run_in_loop_thread
 from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
@@ -441,19 +441,14 @@ def _bound_resource(request: Any, granted: frozenset[str], resource: Any) -> str
     """
     from oauth2_provider.settings import oauth2_settings
 
-    if oauth2_settings.DCR_REGISTRATION_SCOPE in granted:
-        raise drf_exceptions.AuthenticationFailed("A client registration token cannot be used here.")
-    bound = canonicalize_all(resource)
-    if not bound:
-        if mcp_scopes_settings.ALLOW_TOKENS_WITHOUT_RESOURCE:
-            return None
-        raise drf_exceptions.AuthenticationFailed(
-            "The access token is not bound to a resource; request it with the resource parameter (RFC 8707)."
+    try:
+        return check_resource_binding(
+            canonicalize_all(resource),
+            resource_uri(_django_request(request)),
+            registration_token=oauth2_settings.DCR_REGISTRATION_SCOPE in granted,
         )
-    endpoint = resource_uri(_django_request(request))
-    if endpoint not in bound:
-        raise drf_exceptions.AuthenticationFailed("The access token was not issued for this resource.")
-    return endpoint
+    except InvalidToken as exc:
+        raise drf_exceptions.AuthenticationFailed(exc.description) from exc
 
 
 def asgi_scope(request: HttpRequest, body: bytes, principal: Principal) -> dict[str, Any]:
