@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from asgiref.sync import sync_to_async
 from django.db import OperationalError, connections
 from django.test import AsyncClient, Client
 from django.urls import path
-from django.utils import timezone
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -23,6 +21,7 @@ from django_mcp_scopes.mcp import ALTERNATIVE_SCOPES_META_KEY, REQUIRED_SCOPES_M
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE
 from django_mcp_scopes.mcp.urls import MCPURLPattern
 from django_mcp_scopes.mcp.views import AsyncMCPView, _Call, asgi_scope
+from tests.enforcement_support import make_token
 from tests.mcp_app import StaticTokenAuthentication, ensure_scopes, server
 
 MODERN = "2026-07-28"
@@ -189,27 +188,11 @@ def test_completion_follows_the_referenced_prompt():
     assert 'scope="entries:read"' in denied["WWW-Authenticate"]
 
 
-def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_model):
-    from oauth2_provider.models import AccessToken, Application
-
-    user = django_user_model.objects.create_user("reader", password="x")
-    application = Application.objects.create(
-        name="app",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris="https://client.example/cb",
-        user=user,
-    )
-    AccessToken.objects.create(
-        user=user,
-        application=application,
-        token="dot-token-1234",
-        scope="entries:write",
-        expires=timezone.now() + timedelta(hours=1),
-        resource=["http://testserver/dot"],
-    )
+def test_django_oauth_toolkit_access_token_is_read_into_a_principal():
+    token, row = make_token("entries:write", ["http://testserver/dot"])
+    application = row.application
     body = rpc("tools/call", {"name": "whoami", "arguments": {}})
-    response = post("/dot", body, **headers("dot-token-1234", "tools/call", "whoami"))
+    response = post("/dot", body, **headers(token, "tools/call", "whoami"))
     assert response.status_code == 200, response.content
     who = json.loads(response.json()["result"]["content"][0]["text"])
     assert who["client_id"] == application.client_id
@@ -217,7 +200,7 @@ def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_
     denied = post(
         "/dot",
         rpc("tools/call", {"name": "moderate", "arguments": {"entry": 1}}),
-        **headers("dot-token-1234", "tools/call", "moderate"),
+        **headers(token, "tools/call", "moderate"),
     )
     assert denied.status_code == 403
 
@@ -231,28 +214,11 @@ def test_django_oauth_toolkit_access_token_is_read_into_a_principal(django_user_
         ("entries:read", ["http://testserver/dot-admin"]),
     ],
 )
-def test_django_oauth_toolkit_tokens_meet_the_same_audience_rules(django_user_model, scope, resource):
+def test_django_oauth_toolkit_tokens_meet_the_same_audience_rules(scope, resource):
     # With DOT's stock OAuth2Authentication the endpoint still refuses what MCPTokenAuthentication
     # refuses: registration tokens, unbound tokens, tokens for another resource.
-    from oauth2_provider.models import AccessToken, Application
-
-    user = django_user_model.objects.create_user("reader", password="x")
-    application = Application.objects.create(
-        name="app",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris="https://client.example/cb",
-        user=user,
-    )
-    AccessToken.objects.create(
-        user=user,
-        application=application,
-        token="dot-token-5678",
-        scope=scope,
-        expires=timezone.now() + timedelta(hours=1),
-        resource=resource,
-    )
-    response = post("/dot", rpc("tools/list"), **headers("dot-token-5678"))
+    token, _row = make_token(scope, resource)
+    response = post("/dot", rpc("tools/list"), **headers(token))
     assert response.status_code == 401, response.content
     assert "tools" not in response.content.decode()
 
