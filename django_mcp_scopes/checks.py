@@ -2,7 +2,8 @@
 
 Ids: E001 malformed ``MCP_SCOPES`` setting, W001 unknown key, E002 no authorization server,
 W002 django-oauth-toolkit not using ``DatabaseScopes``; deploy only: W003 no ``BASE_URL``,
-E003 ``BASE_URL`` not https, E004 authorization server not https, W004 process-local cache.
+E003 ``BASE_URL`` not https, E004 authorization server not https, W004 process-local cache,
+E005 a Redis cache without socket timeouts of at most a second.
 All carry the tag ``mcp_scopes``.
 """
 
@@ -25,11 +26,17 @@ PREFIX = "django_mcp_scopes"
 TAG = "mcp_scopes"
 BACKEND_PATH = "django_mcp_scopes.backends.DatabaseScopes"
 PROCESS_LOCAL_CACHES = {
-    "django.core.cache.backends.locmem.LocMemCache": "keeps its data inside one process: a scope change "
-    "made in one server process would not reach the others",
-    "django.core.cache.backends.dummy.DummyCache": "caches nothing: every process re-reads the scopes "
-    "from the database after each REGISTRY_REFRESH_SECONDS and the registry is never warm",
+    "django.core.cache.backends.locmem.LocMemCache": "keeps its data inside one process: a token revoked "
+    "in one server process stays valid in the others' caches for up to TOKEN_CACHE_SECONDS",
+    "django.core.cache.backends.dummy.DummyCache": "caches nothing: every request validates its token "
+    "against the database",
 }
+# Redis backends and the OPTIONS keys that bound a call's wait (connect, then each read/write).
+REDIS_TIMEOUT_OPTIONS = {
+    "django.core.cache.backends.redis.RedisCache": ("socket_connect_timeout", "socket_timeout"),
+    "django_redis.cache.RedisCache": ("SOCKET_CONNECT_TIMEOUT", "SOCKET_TIMEOUT"),
+}
+MAX_CACHE_TIMEOUT_SECONDS = 1.0
 
 
 def _safe(getter: Any) -> Any:
@@ -165,4 +172,23 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
                     id=f"{PREFIX}.W004",
                 )
             )
+        timeout_keys = REDIS_TIMEOUT_OPTIONS.get(backend)
+        if timeout_keys:
+            options: Any = settings.CACHES[alias].get("OPTIONS") or {}
+            unbounded = [key for key in timeout_keys if not _is_short_timeout(options.get(key))]
+            if unbounded:
+                example = ", ".join(f'"{key}": 0.25' for key in timeout_keys)
+                messages.append(
+                    Error(
+                        f"The cache {alias!r} sets no {' or '.join(unbounded)} of at most "
+                        f"{MAX_CACHE_TIMEOUT_SECONDS:g} s: a stalled Redis would hold every authenticated "
+                        "request for as long as the operating system waits.",
+                        hint=f'Add to CACHES[{alias!r}]["OPTIONS"]: {{{example}}}.',
+                        id=f"{PREFIX}.E005",
+                    )
+                )
     return messages
+
+
+def _is_short_timeout(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_CACHE_TIMEOUT_SECONDS

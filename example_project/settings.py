@@ -75,6 +75,9 @@ if os.environ.get("REDIS_URL"):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "journal"),
+            # Bounded waits: a stalled Redis costs a request at most this long, then the database
+            # answers (check --deploy demands it: django_mcp_scopes.E005).
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
         }
     }
 elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
