@@ -16,7 +16,7 @@ at the latest ``TOKEN_LOCAL_CACHE_SECONDS`` later. A bulk ``QuerySet.update()`` 
 is seen only when the entry expires (``TOKEN_CACHE_SECONDS``). Saving a user as inactive
 forgets their tokens' entries the same way (they are then refused by the database check).
 
-Faults: every entry carries the database-owned token epoch it was written under
+Faults: every entry's key holds the database-owned token epoch it was written under
 (``django_mcp_scopes.epochs``). A drop that the cache does not confirm (down, stalled, or skipped
 because it just failed) moves that epoch, in the revoking transaction when there is one, so every
 entry written before is worthless in every process within ``REGISTRY_REFRESH_SECONDS``: a cache
@@ -91,8 +91,11 @@ class TokenCache:
             self._config = config
         return config
 
-    def _key(self, namespace: str, checksum: str) -> str:
-        return f"{self.config.prefix}:{namespace}:{checksum}"
+    def _key(self, namespace: str, checksum: str, epoch: int | None = None) -> str:
+        """The entry's key under ``epoch`` (default: the current token epoch)."""
+        if epoch is None:
+            epoch = epochs.current().tokens
+        return f"{self.config.prefix}:{namespace}:{epoch}:{checksum}"
 
     def _available(self) -> bool:
         return time.monotonic() >= self._unavailable_until
@@ -113,26 +116,25 @@ class TokenCache:
         epoch = self._epoch()
         if epoch is None:
             return None  # the epoch is unknown: nothing cached can be trusted
-        key = self._key(namespace, checksum)
+        key = self._key(namespace, checksum, epoch)
         now = time.monotonic()
         entry = self._local.get(key)
         if entry is not None:
-            if entry[0] > now and entry[1][0] == epoch:
-                return entry[1][1]
+            if entry[0] > now:
+                return entry[1]
             with self._lock:
                 self._local.pop(key, None)
         if not self._available():
             return None
         try:
-            stored = caches[self.config.cache_alias].get(key)
+            value = caches[self.config.cache_alias].get(key)
         except Exception:
             # The shared cache is down: validate against the source of truth instead.
             self._failed("get")
             return None
-        if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == epoch):
-            return None  # nothing, or written under an earlier epoch (or by older code)
-        self._remember(key, stored, now)
-        return stored[1]
+        if value is not None:
+            self._remember(key, value, now)
+        return value
 
     def put(self, checksum: str, value: Any, seconds: float, namespace: str = "token") -> None:
         """Cache ``value`` for ``seconds`` (already capped by the caller at the token's expiry).
@@ -144,26 +146,25 @@ class TokenCache:
         epoch = self._epoch()
         if epoch is None:
             return
-        key = self._key(namespace, checksum)
-        stored = (epoch, value)
+        key = self._key(namespace, checksum, epoch)
         try:
-            added = caches[self.config.cache_alias].add(key, stored, seconds)
+            added = caches[self.config.cache_alias].add(key, value, seconds)
         except Exception:
             self._failed("add")
             return
         if added:
             # Not when the add lost: the entry there may be a tombstone, and a local copy of
             # what this request read would outlive the revocation in this process.
-            self._remember(key, stored, time.monotonic(), seconds)
+            self._remember(key, value, time.monotonic(), seconds)
 
-    def _remember(self, key: str, stored: tuple[int, Any], now: float, seconds: float | None = None) -> None:
+    def _remember(self, key: str, value: Any, now: float, seconds: float | None = None) -> None:
         local_seconds = self.config.local_seconds
         if seconds is not None:
             local_seconds = min(local_seconds, seconds)
         if local_seconds <= 0:
             return
         with self._lock:
-            self._local[key] = (now + local_seconds, stored)
+            self._local[key] = (now + local_seconds, value)
             self._local.move_to_end(key)
             while len(self._local) > _LOCAL_MAX_ENTRIES:
                 self._local.popitem(last=False)
@@ -174,16 +175,17 @@ class TokenCache:
         When the shared cache does not confirm it, the token epoch moves instead (see above).
         """
         config = self.config
-        keys = [self._key(namespace, checksum) for namespace in ("token", "introspection")]
+        suffix = f":{checksum}"
         with self._lock:
-            for key in keys:
-                self._local.pop(key, None)
-        if self._available():
+            for key in [key for key in self._local if key.endswith(suffix)]:
+                del self._local[key]
+        epoch = self._epoch()
+        if epoch is not None and self._available():
+            keys = [self._key(namespace, checksum, epoch) for namespace in ("token", "introspection")]
             try:
                 cache = caches[config.cache_alias]
                 if tombstone and config.shared_seconds > 0:
-                    epoch = self._epoch()
-                    cache.set_many(dict.fromkeys(keys, (epoch, REVOKED)), config.shared_seconds)
+                    cache.set_many(dict.fromkeys(keys, REVOKED), config.shared_seconds)
                 else:
                     cache.delete_many(keys)
                 return

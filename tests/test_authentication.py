@@ -23,7 +23,6 @@ from django_mcp_scopes.authentication import (
     bearer_token_from_header,
     exact_resource_validator,
 )
-from django_mcp_scopes.epochs import epochs
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InvalidRequest, InvalidToken, TokenError
 from django_mcp_scopes.token_cache import token_cache, token_checksum
 from tests.enforcement_support import make_application, make_scopes, make_token, start_enforcement_server
@@ -197,8 +196,7 @@ def test_token_expiring_while_cached_is_refused(client, scopes):
     facts = token_cache.get(token_checksum(token))
     facts["expires"] = time.time() - 1  # as if the entry had outlived the token
     token_cache.clear_local()
-    stored = (epochs.current().tokens, facts)
-    caches["default"].set(token_cache._key("token", token_checksum(token)), stored, 30)
+    caches["default"].set(token_cache._key("token", token_checksum(token)), facts, 30)
     params = assert_401(get(client, "/mcp", f"Bearer {token}"), "invalid_token")
     assert "expired" in params["error_description"]
 
@@ -391,8 +389,7 @@ def test_cache_never_holds_the_token_or_model_instances(client, scopes):
     assert get(client, "/mcp", f"Bearer {token}").status_code == 200
     from django.core.cache import caches
 
-    epoch, facts = caches["default"].get(token_cache._key("token", token_checksum(token)))  # the shared entry
-    assert epoch == epochs.current().tokens
+    facts = caches["default"].get(token_cache._key("token", token_checksum(token)))  # the shared entry
     assert token not in json.dumps(facts)
     assert all(isinstance(value, (str, int, float, list, type(None))) for value in facts.values())
 

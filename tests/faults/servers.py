@@ -73,6 +73,13 @@ class RedisProcess:
         self.process.wait(timeout=20)
         self.process = None
 
+    def ensure_running(self) -> None:
+        """Resumed and started again if a test left it paused or stopped (when it failed midway)."""
+        if self.process is None:
+            self.start()
+        else:
+            os.kill(self.process.pid, signal.SIGCONT)
+
     def pause(self) -> None:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGSTOP)

@@ -180,6 +180,12 @@ def redis_server():
     server.close()
 
 
+@pytest.fixture(autouse=True)
+def _redis_running_after_each_test(redis_server):
+    yield
+    redis_server.ensure_running()
+
+
 @pytest.fixture(scope="module")
 def example(redis_server):
     with ExampleServer("wsgi", server_options={"workers": 2, "threads": 4}, REDIS_URL=redis_server.url) as server:
