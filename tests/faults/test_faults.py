@@ -380,11 +380,13 @@ def test_a_stopped_database_answers_503_then_recovers(own_postgres, redis_server
             own_postgres.stop()
             stopped_at = time.monotonic()
             settle(probe, 3)
+            restarting_at = time.monotonic()  # the database may answer before start() returns
             own_postgres.start()
             started_at = time.monotonic()
             settle(probe, 3)
-        during = [a for a in probe.after(stopped_at + WINDOW) if a.done <= started_at]
-        assert during and all(a.status == 503 for a in during), {a.status for a in during}
+        during = [a for a in probe.after(stopped_at + WINDOW) if a.done <= restarting_at]
+        wrong = [(round(a.sent - stopped_at, 2), a.status) for a in during if a.status != 503]
+        assert during and not wrong, wrong[:20]
         recovered = [a for a in probe.after(started_at + 2) if a.status == 200]
         assert recovered, [a.status for a in probe.after(started_at)][-5:]
         fault_report("database stopped, then started", check_oracle(probe, decided=None, before={200, 503}))
