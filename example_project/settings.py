@@ -61,6 +61,9 @@ if os.environ.get("DATABASE_URL"):
     import dj_database_url
 
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Bounded waits: an unreachable database costs a request at most this long, then a 503.
+        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 2
 else:
     DATABASES = {
         "default": {
