@@ -23,6 +23,7 @@ def fault_report(request):
             reporter.write_line(
                 f"  {name}: {measured.get('answers')} answers, wait {measured.get('max_wait', 0):.3f}"
                 + (f", window {window:.3f}" if window is not None else "")
+                + "".join(f", {key} {measured[key]:.3f}" for key in ("to_503", "to_recover") if key in measured)
             )
     if os.environ.get("FAULT_REPORT"):
         with open(os.environ["FAULT_REPORT"], "a") as out:

@@ -389,4 +389,8 @@ def test_a_stopped_database_answers_503_then_recovers(own_postgres, redis_server
         assert during and not wrong, wrong[:20]
         recovered = [a for a in probe.after(started_at + 2) if a.status == 200]
         assert recovered, [a.status for a in probe.after(started_at)][-5:]
-        fault_report("database stopped, then started", check_oracle(probe, decided=None, before={200, 503}))
+        measured = check_oracle(probe, decided=None, before={200, 503})
+        first_503 = min((a.sent for a in probe.after(stopped_at) if a.status == 503), default=stopped_at)
+        first_200 = min(a.sent for a in probe.after(started_at) if a.status == 200)
+        measured.update(to_503=first_503 - stopped_at, to_recover=first_200 - started_at)
+        fault_report("database stopped, then started", measured)
