@@ -166,8 +166,7 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
         if backend in PROCESS_LOCAL_CACHES:
             messages.append(
                 Warning(
-                    f"The token cache {alias!r} ({backend.rsplit('.', 1)[-1]}) "
-                    f"{PROCESS_LOCAL_CACHES[backend]}.",
+                    f"The token cache {alias!r} ({backend.rsplit('.', 1)[-1]}) {PROCESS_LOCAL_CACHES[backend]}.",
                     hint=f'Point {SETTINGS_NAME}["CACHE_ALIAS"] at a shared cache (Redis, Memcached, database).',
                     id=f"{PREFIX}.W004",
                 )

@@ -5,7 +5,7 @@ from typing import Any
 
 import django
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
@@ -146,6 +146,12 @@ class Scope(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # One transaction for the row and the scope version its post_save signal moves: a save
+        # whose announcement fails is not saved either (Django commits a plain save on its own).
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Scope, instance=self)):
+            super().save(*args, **kwargs)
 
     def clean(self) -> None:
         super().clean()

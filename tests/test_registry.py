@@ -331,3 +331,24 @@ def test_async_api_from_an_event_loop(committed, django_assert_num_queries):
         assert async_to_sync(ask)()[0] == {"write", "read"}
     Scope.objects.filter(name="read").update(is_active=False)
     assert async_to_sync(ask)() == (frozenset({"write"}), [], False, False, False)
+
+
+def test_a_change_whose_announcement_fails_is_not_saved(hierarchy):
+    """The row and the version move commit together: no change other processes would never hear of."""
+    from django.db import DatabaseError
+
+    read = hierarchy["read"]
+    with transaction.atomic():  # undoes the DROP below
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE mcp_scopes_epochs")
+        read.is_active = False
+        with pytest.raises(DatabaseError):
+            read.save()
+        with pytest.raises(DatabaseError):
+            Scope.objects.filter(name="write").update(is_advertised=True)
+        with pytest.raises(DatabaseError):
+            Scope.objects.bulk_create([Scope(name="bulk")])
+        assert Scope.objects.filter(is_active=True, name="read").exists()
+        assert not Scope.objects.filter(name="write", is_advertised=True).exists()
+        assert not Scope.objects.filter(name="bulk").exists()
+        transaction.set_rollback(True)
