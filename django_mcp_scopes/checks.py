@@ -9,6 +9,7 @@ All carry the tag ``mcp_scopes``.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,13 @@ REDIS_TIMEOUT_OPTIONS = {
 MAX_CACHE_TIMEOUT_SECONDS = 1.0
 
 
+def _did_you_mean(key: Any) -> str:
+    close = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1, cutoff=0.6)
+    if close:
+        return f"Did you mean {close[0]!r}?"
+    return f"Check the spelling; known keys: {', '.join(sorted(DEFAULTS))}."
+
+
 def _safe(getter: Any) -> Any:
     """A setting's value, or None when it is malformed (E001 reports that)."""
     try:
@@ -63,7 +71,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         messages.append(
             Warning(
                 f"{SETTINGS_NAME}[{key!r}] is not a django-mcp-scopes setting and is ignored.",
-                hint=f"Check the spelling; known keys: {', '.join(sorted(DEFAULTS))}.",
+                hint=_did_you_mean(key),
                 id=f"{PREFIX}.W001",
             )
         )

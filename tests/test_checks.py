@@ -62,6 +62,11 @@ def test_unknown_key_warns():
     assert not failed
     assert our_ids(output) == ["django_mcp_scopes.W001"]
     assert "MCP_SCOPES['BASE_UR'] is not a django-mcp-scopes setting" in output
+    assert "Did you mean 'BASE_URL'?" in output
+    with override_settings(MCP_SCOPES={"ZZZ": 1}):
+        _, output = check()
+    assert "Did you mean" not in output
+    assert "known keys: ALLOWED_ORIGINS, ALLOW_TOKENS_WITHOUT_RESOURCE" in output
 
 
 def test_no_authorization_server_fails_check():
