@@ -199,3 +199,59 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
 
 def _is_short_timeout(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_CACHE_TIMEOUT_SECONDS
+
+
+@register(TAG, Tags.database)
+def check_operation_scopes(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Scopes the mounted MCP operations need that the database lacks or has switched off.
+
+    A database check (Django runs it in ``migrate`` and ``check --database default``): without
+    the scope, the consent page cannot be approved and every call of the operation is refused.
+    """
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from django_mcp_scopes.mcp.endpoint import mounted_endpoints
+    from django_mcp_scopes.mcp.operations import needed_scopes
+    from django_mcp_scopes.models import Scope
+
+    needed: dict[str, set[str]] = {}
+    for path, endpoint in mounted_endpoints():
+        for name in needed_scopes(endpoint):
+            needed.setdefault(name, set()).add(path)
+    if not needed:
+        return []
+    try:
+        active = dict(Scope.objects.filter(name__in=needed).values_list("name", "is_active"))
+    except DatabaseError:
+        return []  # not migrated yet: migrate itself runs this check again afterwards
+    messages: list[CheckMessage] = []
+    missing = sorted(name for name in needed if name not in active)
+    inactive = sorted(name for name, is_active in active.items() if not is_active)
+    if missing:
+        messages.append(
+            Warning(
+                f"MCP operations need scopes that are not in the database: {_where(missing, needed)}. "
+                "No token can grant them, and the consent page cannot be approved.",
+                hint="Run `python manage.py mcp_scopes sync` (it creates the declared scopes), or add them "
+                "in the admin.",
+                id=f"{PREFIX}.W006",
+            )
+        )
+    if inactive:
+        messages.append(
+            Warning(
+                f"MCP operations need scopes that are inactive: {_where(inactive, needed)}. Every call of "
+                "these operations is refused.",
+                hint="Activate them in the admin (Scopes, action 'Activate') if that was not intended.",
+                id=f"{PREFIX}.W007",
+            )
+        )
+    return messages
+
+
+def _where(names: list[str], needed: dict[str, set[str]]) -> str:
+    return ", ".join(f"{name} ({', '.join(sorted(needed[name]))})" for name in names)

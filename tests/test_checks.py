@@ -210,3 +210,26 @@ def test_django_redis_options_are_read_too():
     assert check_id == "django_mcp_scopes.E005"
     assert "SOCKET_CONNECT_TIMEOUT or SOCKET_TIMEOUT" in message
     assert ids({"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 1}) == []
+
+
+@pytest.mark.django_db
+def test_scopes_the_mounted_operations_need_are_checked_against_the_database():
+    from django_mcp_scopes.models import Scope
+    from tests.mcp_app import ensure_scopes, remove_scopes
+
+    remove_scopes()
+    _, output = check(databases=["default"])
+    assert "django_mcp_scopes.W006" in output
+    assert "entries:publish (" in output and "entries:read (" in output
+    assert "mcp_scopes sync" in output
+    _, output = check()  # a database check: plain `check` (and runserver) stay quiet
+    assert "W006" not in output
+
+    ensure_scopes()
+    _, output = check(databases=["default"])
+    assert our_ids(output) == []
+
+    Scope.objects.filter(name="entries:publish").update(is_active=False)
+    _, output = check(databases=["default"])
+    assert our_ids(output) == ["django_mcp_scopes.W007"]
+    assert "need scopes that are inactive: entries:publish (" in output
