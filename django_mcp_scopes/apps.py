@@ -10,3 +10,6 @@ class MCPScopesConfig(AppConfig):
 
     def ready(self) -> None:
         from django_mcp_scopes import checks, receivers  # noqa: F401
+        from django_mcp_scopes.mcp.sdk_logging import keep_sdk_out_of_logging
+
+        keep_sdk_out_of_logging()
