@@ -258,7 +258,7 @@ class MCPView(View):
             # Decided here, where the database may be used; the listing filter runs on the SDK's loop.
             try:
                 principal = replace(pin(principal), obtainable_scopes=obtainable_scopes(request, principal))
-            except Exception as exc:
+            except DatabaseError as exc:
                 return self.handle_exception(request, exc)
         return _Call(asgi_scope(request, body, principal), body, principal)
 
