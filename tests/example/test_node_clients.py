@@ -1,4 +1,5 @@
-"""The MCP Inspector's CLI against the example, under WSGI (gunicorn) and ASGI (uvicorn).
+"""Node.js clients against the example, under WSGI (gunicorn) and ASGI (uvicorn): the MCP
+Inspector's CLI, and an agent on the official TypeScript SDK client (``tests/clients/ts_agent.mjs``).
 
 What a person does with it: discovery, dynamic registration, the baseline token, ``tools/list``
 (which shows the write tools with the scopes they need, under the default listing policy), and
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.clients.inspector import Inspector, Result, inspector
+from tests.clients.node import NodeClients, Result, node_clients
 from tests.example.live import ExampleServer
 
 pytestmark = pytest.mark.live
@@ -37,12 +38,12 @@ REQUIRED_SCOPES = "io.github.django-mcp-scopes/requiredScopes"
 
 
 @pytest.fixture(scope="module")
-def cli() -> Inspector:
-    return inspector()
+def clients() -> NodeClients:
+    return node_clients()
 
 
 @pytest.fixture(scope="module", params=["wsgi", "asgi"])
-def server(request, cli):
+def server(request, clients):
     with ExampleServer(request.param) as running:
         yield running
 
@@ -58,8 +59,8 @@ def checked(result: Result) -> Result:
 
 
 @pytest.mark.parametrize("era", ["legacy", "modern"])
-def test_discovery_registration_and_a_listing_that_shows_what_step_up_reaches(server, cli, era):
-    result = checked(cli.run(server.mcp_url, "--protocol-era", era, "--method", "tools/list"))
+def test_discovery_registration_and_a_listing_that_shows_what_step_up_reaches(server, clients, era):
+    result = checked(clients.inspector(server.mcp_url, "--protocol-era", era, "--method", "tools/list"))
     # One authorization, for the baseline the metadata advertises, by a client that registered itself.
     assert len(result.authorizations) == 1
     assert sorted(requested_scopes(result.authorizations[0])) == BASELINE
@@ -72,9 +73,9 @@ def test_discovery_registration_and_a_listing_that_shows_what_step_up_reaches(se
         assert tools[name]["_meta"][REQUIRED_SCOPES] == scopes, name
 
 
-def test_step_up_with_the_inspector(server, cli):
+def test_step_up_with_the_inspector(server, clients):
     result = checked(
-        cli.run(
+        clients.inspector(
             server.mcp_url,
             "--client-id",
             "mcp-inspector",
@@ -101,8 +102,8 @@ def test_step_up_with_the_inspector(server, cli):
     assert entry["is_private"] is True
 
 
-def test_declining_the_step_up_writes_nothing(server, cli):
-    result = cli.run(
+def test_declining_the_step_up_writes_nothing(server, clients):
+    result = clients.inspector(
         server.mcp_url,
         "--client-id",
         "mcp-inspector",
@@ -121,12 +122,12 @@ def test_declining_the_step_up_writes_nothing(server, cli):
     assert len(result.authorizations) == 1
 
 
-def test_a_dynamically_registered_inspector_stops_after_the_403(server, cli):
+def test_a_dynamically_registered_inspector_stops_after_the_403(server, clients):
     # The Inspector 2.12's own defect, written down in docs/example.md: without a client id it
     # leaves the 403 to the SDK transport, whose step-up ends in a bare "unauthorized", and
     # answers that like a first login, where a refresh succeeds and it gives up. When a newer
     # Inspector passes this, update the docs and drop --client-id from the step-up test.
-    result = cli.run(
+    result = clients.inspector(
         server.mcp_url,
         "--method",
         "tools/call",
@@ -141,3 +142,18 @@ def test_a_dynamically_registered_inspector_stops_after_the_403(server, cli):
     assert result.returncode != 0, str(result)
     assert "Unexpected: auth() returned AUTHORIZED without authorization code" in result.stdout + result.stderr
     assert len(result.authorizations) == 1
+
+
+def test_a_typescript_sdk_agent_picks_its_tool_from_the_listing_and_steps_up(server, clients):
+    result = checked(clients.typescript_agent(server.mcp_url))
+    seen = json.loads(result.stdout)
+    assert set(WRITE_TOOLS) <= set(seen["listed"])
+    assert seen["chosen"] == "create_entry"
+    assert seen["needs"] == ["entries:write"]
+    assert seen["firstScope"] == " ".join(BASELINE)
+    assert "entries:write" in seen["finalScope"].split()
+    assert not seen["isError"]
+    assert seen["result"]["title"] == "From TypeScript"
+    first, second = seen["authorizations"]
+    assert sorted(requested_scopes(first)) == BASELINE
+    assert set(requested_scopes(second)) >= {*BASELINE, "entries:write"}

