@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import OperationalError, connections
 from django.test import AsyncClient, Client
 from mcp.server.mcpserver import MCPServer
 
@@ -91,6 +91,11 @@ class NoWritesForReaders(DatabaseScopes):
         if getattr(application, "name", None) == "reader":
             return [name for name in available if name != "notes:write"]
         return available
+
+
+class ScopesTableDown(DatabaseScopes):
+    def get_available_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any):
+        raise OperationalError("connection refused")
 
 
 @pytest.fixture(autouse=True)
@@ -245,3 +250,19 @@ def test_without_the_view_obtainable_falls_back_to_strict():
     result: dict[str, Any] = {"tools": [{"name": "write_note", "inputSchema": {}}]}
     endpoint.filter_listing("tools/list", result, pinned, MODERN)
     assert result == {"tools": [], "cacheScope": "private"}
+
+
+def test_when_the_authorization_server_cannot_be_asked_the_listing_answers_503(settings):
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "SCOPES_BACKEND_CLASS": f"{__name__}.ScopesTableDown"}
+    token, _ = make_token("notes:read")
+    response = Client().post(
+        "/mcp",
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": META}}),
+        content_type="application/json",
+        HTTP_ACCEPT="application/json, text/event-stream",
+        HTTP_MCP_PROTOCOL_VERSION=MODERN,
+        HTTP_MCP_METHOD="tools/list",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0

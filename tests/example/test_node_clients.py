@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.clients.node import NodeClients, Result, node_clients
+from tests.clients.node import NodeClients, Result, ensure_installed, node_clients
 from tests.example.live import ExampleServer
 
 pytestmark = pytest.mark.live
@@ -157,3 +157,9 @@ def test_a_typescript_sdk_agent_picks_its_tool_from_the_listing_and_steps_up(ser
     first, second = seen["authorizations"]
     assert sorted(requested_scopes(first)) == BASELINE
     assert set(requested_scopes(second)) >= {*BASELINE, "entries:write"}
+
+
+def test_without_nodejs_these_tests_skip_saying_why(monkeypatch):
+    monkeypatch.setattr("tests.clients.node.shutil.which", lambda name: None)
+    with pytest.raises(pytest.skip.Exception, match=r"Node\.js \(node and npm\) is not installed"):
+        ensure_installed()
