@@ -30,7 +30,10 @@ class MissingToken(TokenError):
     default_reason = "missing_token"
 
     def __init__(
-        self, description: str = "This resource needs a bearer access token.", *, reason: str | None = None
+        self,
+        description: str = "This resource needs a bearer access token in the Authorization header.",
+        *,
+        reason: str | None = None,
     ) -> None:
         super().__init__(description, reason=reason)
 

@@ -154,3 +154,11 @@ def test_service_unavailable_has_retry_after(rf, settings):
     assert response.status_code == 503
     assert response["Retry-After"] == "17"
     assert json.loads(response.content)["error"] == "temporarily_unavailable"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token"])
+def test_401_bodies_are_the_same_for_drf_views_plain_views_and_decorated_functions(client, scopes, authorization):
+    extra = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    bodies = [client.get(path, **extra).json() for path in ("/api/notes", "/plain/scoped", "/mcp")]
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert bodies[0]["error"] == ("invalid_token" if authorization else "unauthorized")
