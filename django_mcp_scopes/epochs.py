@@ -122,10 +122,14 @@ class EpochWatch:
             self.forget()
 
     def forget(self) -> None:
-        """Read the row again on next use (after a local change, in tests)."""
+        """Read the row again on next use (after a commit, a local change, in tests)."""
         with self._lock:
             self._value = None
             self._read_at = 0.0
+        # This thread's private reading too: after a commit it is the shared one again, and a
+        # test transaction rolled back by the test runner must not leave it to the next test.
+        self._local.pending = False
+        self._local.value = None
 
 
 epochs = EpochWatch()

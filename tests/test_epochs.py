@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.core.cache import caches
 from django.db import transaction
 from django.test import override_settings
 
@@ -19,6 +20,7 @@ def flaky():
     flaky_cache.down = False
     flaky_cache.calls.clear()
     with override_settings(CACHES=FLAKY, MCP_SCOPES={"CACHE_RETRY_SECONDS": 60}):
+        caches["default"].clear()  # LocMem storage is per LOCATION and outlives each test
         token_cache.clear_local()
         yield flaky_cache
     flaky_cache.down = False
