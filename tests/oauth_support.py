@@ -10,11 +10,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from django.test import Client, override_settings
+from django.test import Client
 
 from django_mcp_scopes.models import Scope
 from django_mcp_scopes.oauth import resources
 from django_mcp_scopes.oauth.provider import oauth2_provider_settings
+from tests.example.live import ExampleServer
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 ORIGIN = "http://testserver"
@@ -105,5 +106,18 @@ def user(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-pw")
 
 
-def use_settings(**values: Any) -> Any:
-    return override_settings(**values)
+class MinimalServer(ExampleServer):
+    """tests/oauth_project as a server process, with the user demo/demo and its scopes."""
+
+    settings_module = "tests.oauth_project.settings"
+    apps = {"wsgi": "tests.oauth_project.wsgi:application", "asgi": "tests.oauth_project.asgi:application"}
+
+    def load_data(self, port: int) -> None:
+        self.manage(
+            "shell",
+            "-c",
+            "import tests.oauth_project.mcp; from django.core.management import call_command; "
+            "call_command('mcp_scopes', 'sync', '--noinput'); "
+            "from django.contrib.auth import get_user_model; "
+            "get_user_model().objects.create_user('demo', password='demo')",
+        )

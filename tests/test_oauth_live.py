@@ -16,28 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.example.live import Browser, ExampleServer
+from tests.example.live import Browser
 from tests.example.test_authorization_server import OAuthClient
 from tests.example.test_end_to_end import Session, run, structured
+from tests.oauth_support import MinimalServer
 
 pytestmark = pytest.mark.live
 
 BASELINE = "notes:read"
-
-
-class MinimalServer(ExampleServer):
-    settings_module = "tests.oauth_project.settings"
-    apps = {"wsgi": "tests.oauth_project.wsgi:application", "asgi": "tests.oauth_project.asgi:application"}
-
-    def load_data(self, port: int) -> None:
-        self.manage(
-            "shell",
-            "-c",
-            "import tests.oauth_project.mcp; from django.core.management import call_command; "
-            "call_command('mcp_scopes', 'sync', '--noinput'); "
-            "from django.contrib.auth import get_user_model; "
-            "get_user_model().objects.create_user('demo', password='demo')",
-        )
 
 
 @pytest.fixture(scope="module", params=["runserver", "wsgi", "asgi"])
