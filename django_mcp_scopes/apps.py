@@ -10,3 +10,4 @@ class MCPScopesConfig(AppConfig):
 
     def ready(self) -> None:
         from django_mcp_scopes import checks, receivers  # noqa: F401
+        from django_mcp_scopes.oauth import checks as oauth_checks  # noqa: F401

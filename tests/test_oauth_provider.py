@@ -95,3 +95,25 @@ def test_a_metadata_document_outside_the_policy_is_refused():
 def test_metadata_documents_on_non_public_addresses_are_never_fetched(client_id):
     with pytest.raises(CIMDError):
         PolicyCheckedFetcher().fetch(client_id)
+
+
+def _our_ids(settings, **values) -> list[str]:
+    for key, value in values.items():
+        setattr(settings, key, value)
+    out = StringIO()
+    call_command("check", tags=["mcp_scopes"], stdout=out, stderr=out, fail_level="CRITICAL")
+    return sorted({w.strip("():") for w in out.getvalue().split() if w.startswith("(django_mcp_scopes.") and "1" in w})
+
+
+def test_check_e101_names_a_malformed_setting(settings):
+    assert "django_mcp_scopes.E101" in _our_ids(settings, MCP_SCOPES_OAUTH={"REGISTRATION_RATE_LIMIT": "many"})
+
+
+def test_check_w101_when_the_urls_are_mounted_without_the_validator(settings):
+    ids = _our_ids(settings, ROOT_URLCONF="tests.oauth_urls", OAUTH2_PROVIDER=oauth2_provider_settings())
+    assert "django_mcp_scopes.W101" not in ids
+    config = {
+        **oauth2_provider_settings(),
+        "OAUTH2_VALIDATOR_CLASS": "oauth2_provider.oauth2_validators.OAuth2Validator",
+    }
+    assert "django_mcp_scopes.W101" in _our_ids(settings, OAUTH2_PROVIDER=config)
