@@ -19,27 +19,31 @@ from django_mcp_scopes.resources import canonicalize_resource, public_origin, sa
 
 MAX_RESOURCE_LENGTH = 2048
 
-_mounted: list[str] | None = None
+# URLconf -> MCP endpoint paths; walking a URLconf on every token request would be wasted work.
+_mounted: dict[str, list[str]] = {}
 
 
 def forget_paths() -> None:
-    global _mounted
-    _mounted = None
+    _mounted.clear()
 
 
 def mcp_endpoint_paths() -> list[str]:
     """The URL paths (``/mcp`` form) of the MCP endpoints mounted with ``mcp_path()``."""
-    global _mounted
-    if _mounted is None:
+    from django.conf import settings
+    from django.urls import get_urlconf
+
+    urlconf = str(get_urlconf() or settings.ROOT_URLCONF)
+    paths = _mounted.get(urlconf)
+    if paths is None:
         from django_mcp_scopes.mcp.endpoint import mounted_endpoints
 
-        paths: list[str] = []
-        for route, _endpoint in mounted_endpoints():
+        paths = []
+        for route, _endpoint in mounted_endpoints(urlconf):
             path = "/" + route.strip("/")
             if path not in paths:
                 paths.append(path)
-        _mounted = paths
-    return list(_mounted)
+        _mounted[urlconf] = paths
+    return list(paths)
 
 
 def resource_paths() -> list[str]:
