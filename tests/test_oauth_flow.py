@@ -215,3 +215,26 @@ def _checksum(raw: str) -> str:
     import hashlib
 
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def test_a_consent_post_with_a_foreign_resource_is_refused_with_a_redirect(flow):
+    from urllib.parse import urlencode
+
+    params = flow.authorize_params(resource="http://elsewhere.example/mcp")
+    response = flow.client.post(f"/o/authorize/?{urlencode(params)}", {**params, "allow": "Allow"})
+    assert response.status_code == 302
+    assert location_query(response)["error"] == "invalid_target"
+    assert not Grant.objects.exists()
+
+
+def test_the_login_url_is_found_under_a_script_prefix(flow, settings):
+    from django.urls import set_script_prefix
+
+    settings.LOGIN_URL = "oauth2_provider:token"  # a URL name of this project, reversed with the prefix
+    set_script_prefix("/tenant/")
+    try:
+        from django_mcp_scopes.oauth.views import login_url
+
+        assert login_url() == "/tenant/o/token/"
+    finally:
+        set_script_prefix("/")

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import resolve_url
-from django.urls import NoReverseMatch, resolve, reverse
+from django.urls import NoReverseMatch, get_script_prefix, resolve, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
@@ -67,8 +67,12 @@ def login_url() -> str:
     project_url = resolve_url(settings.LOGIN_URL)
     if project_url.startswith(("http://", "https://")):
         return project_url
+    path = urlsplit(project_url).path
+    prefix = get_script_prefix()
+    if path.startswith(prefix):
+        path = "/" + path[len(prefix) :]
     try:
-        resolve(urlsplit(project_url).path.removeprefix(settings.FORCE_SCRIPT_NAME or "") or "/")
+        resolve(path)
     except Http404:
         try:
             return reverse(LOGIN_URL_NAME)
