@@ -21,9 +21,23 @@ REDIRECT_URI = "http://127.0.0.1:9/callback"
 ORIGIN = "http://testserver"
 
 
+def forget_oauthlib_cores() -> None:
+    """DOT's views keep their oauthlib server (and so the validator class) on the class after the first
+    request; settings changed by a test must reach them."""
+    from oauth2_provider.views.mixins import OAuthLibMixin
+
+    pending = [OAuthLibMixin]
+    while pending:
+        cls = pending.pop()
+        if "_oauthlib_core" in cls.__dict__:
+            delattr(cls, "_oauthlib_core")
+        pending.extend(cls.__subclasses__())
+
+
 @pytest.fixture
 def oauth_settings_on(db, settings):
     """The helper's DOT settings, the package's OAuth URLs, two scopes in the database."""
+    forget_oauthlib_cores()
     settings.ROOT_URLCONF = "tests.oauth_urls"
     settings.OAUTH2_PROVIDER = oauth2_provider_settings()
     settings.MCP_SCOPES_OAUTH = {}
@@ -33,6 +47,7 @@ def oauth_settings_on(db, settings):
     write.implies.add(read)
     yield settings
     resources.forget_paths()
+    forget_oauthlib_cores()
 
 
 def pkce() -> tuple[str, str]:
