@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import router, transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -356,14 +357,16 @@ class ScopeAdmin(admin.ModelAdmin):
     # bulk actions -------------------------------------------------------------------------------
     def _bulk_update(self, request: HttpRequest, queryset: QuerySet[Scope], field: str, value: bool, done: str) -> None:
         """Set one flag with a single UPDATE; history per changed scope; registry invalidated."""
-        changed = list(queryset.exclude(**{field: value}).order_by("name"))
-        if changed:
-            Scope.objects.filter(pk__in=[scope.pk for scope in changed]).update(**{field: value})
-            label = str(Scope._meta.get_field(field).verbose_name)  # type: ignore[union-attr]
-            for scope in changed:
-                setattr(scope, field, value)
-                self.log_change(request, scope, [{"changed": {"fields": [label.capitalize()]}}])
-            scope_registry.invalidate()
+        # One transaction: the rows, the scope version every process watches, and the history
+        # commit together, or nothing does and the admin reports the error.
+        with transaction.atomic(using=router.db_for_write(Scope)):
+            changed = list(queryset.exclude(**{field: value}).order_by("name"))
+            if changed:
+                Scope.objects.filter(pk__in=[scope.pk for scope in changed]).update(**{field: value})
+                label = str(Scope._meta.get_field(field).verbose_name)  # type: ignore[union-attr]
+                for scope in changed:
+                    setattr(scope, field, value)
+                    self.log_change(request, scope, [{"changed": {"fields": [label.capitalize()]}}])
         self.message_user(
             request,
             ngettext("%(count)d scope %(done)s: %(names)s.", "%(count)d scopes %(done)s: %(names)s.", len(changed))
@@ -443,5 +446,6 @@ class ScopeAdmin(admin.ModelAdmin):
         return response
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Scope]) -> None:
-        super().delete_queryset(request, queryset)
-        scope_registry.invalidate()
+        with transaction.atomic(using=router.db_for_write(Scope)):
+            super().delete_queryset(request, queryset)
+            scope_registry.invalidate()

@@ -100,6 +100,26 @@ def unauthorized_response(
     return response
 
 
+def _insufficient_description(scopes: Iterable[str], description: str | None) -> str:
+    """The caller's description, else the default; says so when a needed scope is disabled.
+
+    A client that steps up for a disabled scope is refused by the authorization server and would
+    try again and again: the description tells the person behind it why.
+    """
+    if description:
+        return _clean_description(description)
+    try:
+        disabled = sorted(name for name in scopes if not scope_registry.is_active(name))
+    except DatabaseError:
+        disabled = []
+    if disabled:
+        return _clean_description(
+            f"This operation needs {', '.join(disabled)}, which this server has disabled: no token can "
+            "grant it until an administrator enables it again."
+        )
+    return _INSUFFICIENT_DESCRIPTION
+
+
 def insufficient_scope_challenge(
     request: HttpRequest,
     requirement: ScopeRequirement,
@@ -109,12 +129,13 @@ def insufficient_scope_challenge(
     resource_path: str | None = None,
 ) -> str:
     """The ``WWW-Authenticate`` value of a 403 naming every scope the operation needs."""
+    scopes = requirement.challenge_scopes(frozenset(effective))
     return bearer_challenge(
         [
             ("error", "insufficient_scope"),
-            ("scope", " ".join(requirement.challenge_scopes(frozenset(effective)))),
+            ("scope", " ".join(scopes)),
             ("resource_metadata", metadata_url(request, resource_path)),
-            ("error_description", _clean_description(description or _INSUFFICIENT_DESCRIPTION)),
+            ("error_description", _insufficient_description(scopes, description)),
         ]
     )
 
@@ -122,10 +143,11 @@ def insufficient_scope_challenge(
 def insufficient_scope_body(
     requirement: ScopeRequirement, *, effective: Iterable[str] = (), description: str | None = None
 ) -> dict[str, Any]:
+    scopes = requirement.challenge_scopes(frozenset(effective))
     return {
         "error": "insufficient_scope",
-        "error_description": _clean_description(description or _INSUFFICIENT_DESCRIPTION),
-        "required_scopes": requirement.challenge_scopes(frozenset(effective)),
+        "error_description": _insufficient_description(scopes, description),
+        "required_scopes": scopes,
         "alternatives": requirement.describe(),
     }
 

@@ -2,12 +2,14 @@
 
 Ids: E001 malformed ``MCP_SCOPES`` setting, W001 unknown key, E002 no authorization server,
 W002 django-oauth-toolkit not using ``DatabaseScopes``; deploy only: W003 no ``BASE_URL``,
-E003 ``BASE_URL`` not https, E004 authorization server not https, W004 process-local cache.
+E003 ``BASE_URL`` not https, E004 authorization server not https, W004 process-local cache,
+E005 a Redis cache without socket timeouts of at most a second.
 All carry the tag ``mcp_scopes``.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,11 +27,24 @@ PREFIX = "django_mcp_scopes"
 TAG = "mcp_scopes"
 BACKEND_PATH = "django_mcp_scopes.backends.DatabaseScopes"
 PROCESS_LOCAL_CACHES = {
-    "django.core.cache.backends.locmem.LocMemCache": "keeps its data inside one process: a scope change "
-    "made in one server process would not reach the others",
-    "django.core.cache.backends.dummy.DummyCache": "caches nothing: every process re-reads the scopes "
-    "from the database after each REGISTRY_REFRESH_SECONDS and the registry is never warm",
+    "django.core.cache.backends.locmem.LocMemCache": "keeps its data inside one process: a token revoked "
+    "in one server process stays valid in the others' caches for up to TOKEN_CACHE_SECONDS",
+    "django.core.cache.backends.dummy.DummyCache": "caches nothing: every request validates its token "
+    "against the database",
 }
+# Redis backends and the OPTIONS keys that bound a call's wait (connect, then each read/write).
+REDIS_TIMEOUT_OPTIONS = {
+    "django.core.cache.backends.redis.RedisCache": ("socket_connect_timeout", "socket_timeout"),
+    "django_redis.cache.RedisCache": ("SOCKET_CONNECT_TIMEOUT", "SOCKET_TIMEOUT"),
+}
+MAX_CACHE_TIMEOUT_SECONDS = 1.0
+
+
+def _did_you_mean(key: Any) -> str:
+    close = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1, cutoff=0.6)
+    if close:
+        return f"Did you mean {close[0]!r}?"
+    return f"Check the spelling; known keys: {', '.join(sorted(DEFAULTS))}."
 
 
 def _safe(getter: Any) -> Any:
@@ -56,7 +71,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         messages.append(
             Warning(
                 f"{SETTINGS_NAME}[{key!r}] is not a django-mcp-scopes setting and is ignored.",
-                hint=f"Check the spelling; known keys: {', '.join(sorted(DEFAULTS))}.",
+                hint=_did_you_mean(key),
                 id=f"{PREFIX}.W001",
             )
         )
@@ -159,10 +174,84 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
         if backend in PROCESS_LOCAL_CACHES:
             messages.append(
                 Warning(
-                    f"The scope registry's cache {alias!r} ({backend.rsplit('.', 1)[-1]}) "
-                    f"{PROCESS_LOCAL_CACHES[backend]}.",
+                    f"The token cache {alias!r} ({backend.rsplit('.', 1)[-1]}) {PROCESS_LOCAL_CACHES[backend]}.",
                     hint=f'Point {SETTINGS_NAME}["CACHE_ALIAS"] at a shared cache (Redis, Memcached, database).',
                     id=f"{PREFIX}.W004",
                 )
             )
+        timeout_keys = REDIS_TIMEOUT_OPTIONS.get(backend)
+        if timeout_keys:
+            options: Any = settings.CACHES[alias].get("OPTIONS") or {}
+            unbounded = [key for key in timeout_keys if not _is_short_timeout(options.get(key))]
+            if unbounded:
+                example = ", ".join(f'"{key}": 0.25' for key in timeout_keys)
+                messages.append(
+                    Error(
+                        f"The cache {alias!r} sets no {' or '.join(unbounded)} of at most "
+                        f"{MAX_CACHE_TIMEOUT_SECONDS:g} s: a stalled Redis would hold every authenticated "
+                        "request for as long as the operating system waits.",
+                        hint=f'Add to CACHES[{alias!r}]["OPTIONS"]: {{{example}}}.',
+                        id=f"{PREFIX}.E005",
+                    )
+                )
     return messages
+
+
+def _is_short_timeout(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_CACHE_TIMEOUT_SECONDS
+
+
+@register(TAG, Tags.database)
+def check_operation_scopes(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Scopes the mounted MCP operations need that the database lacks or has switched off.
+
+    A database check (Django runs it in ``migrate`` and ``check --database default``): without
+    the scope, the consent page cannot be approved and every call of the operation is refused.
+    """
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from django_mcp_scopes.mcp.endpoint import mounted_endpoints
+    from django_mcp_scopes.mcp.operations import needed_scopes
+    from django_mcp_scopes.models import Scope
+
+    needed: dict[str, set[str]] = {}
+    for path, endpoint in mounted_endpoints():
+        for name in needed_scopes(endpoint):
+            needed.setdefault(name, set()).add(path)
+    if not needed:
+        return []
+    try:
+        active = dict(Scope.objects.filter(name__in=needed).values_list("name", "is_active"))
+    except DatabaseError:
+        return []  # not migrated yet: migrate itself runs this check again afterwards
+    messages: list[CheckMessage] = []
+    missing = sorted(name for name in needed if name not in active)
+    inactive = sorted(name for name, is_active in active.items() if not is_active)
+    if missing:
+        messages.append(
+            Warning(
+                f"MCP operations need scopes that are not in the database: {_where(missing, needed)}. "
+                "No token can grant them, and the consent page cannot be approved.",
+                hint="Run `python manage.py mcp_scopes sync` (it creates the declared scopes), or add them "
+                "in the admin.",
+                id=f"{PREFIX}.W006",
+            )
+        )
+    if inactive:
+        messages.append(
+            Warning(
+                f"MCP operations need scopes that are inactive: {_where(inactive, needed)}. Every call of "
+                "these operations is refused.",
+                hint="Activate them in the admin (Scopes, action 'Activate') if that was not intended.",
+                id=f"{PREFIX}.W007",
+            )
+        )
+    return messages
+
+
+def _where(names: list[str], needed: dict[str, set[str]]) -> str:
+    return ", ".join(f"{name} ({', '.join(sorted(needed[name]))})" for name in names)

@@ -7,6 +7,7 @@ setting, and the system checks (``django_mcp_scopes.E0xx``) report the same at s
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, overload
@@ -28,12 +29,18 @@ DEFAULTS: dict[str, Any] = {
     # Issuer identifiers of the authorization servers. Empty: django-oauth-toolkit's own
     # (OIDC_ISS_ENDPOINT, else derived from the request) when oauth2_provider is installed.
     "AUTHORIZATION_SERVERS": [],
-    # Cache alias used for the scope registry and the token cache.
+    # Cache alias used for the token cache (validated tokens, introspection answers) and the
+    # registration rate limit. The scope registry does not use the cache.
     "CACHE_ALIAS": "default",
-    # Key prefix for everything this app stores in the cache.
-    "CACHE_KEY_PREFIX": "mcp_scopes",
-    # How long (seconds) a process trusts its in-memory scope snapshot before it asks the
-    # shared cache whether the scopes changed. Changes reach every process within this time.
+    # Key prefix for everything this app stores in the cache. None: "mcp_scopes:" followed by a
+    # digest of SECRET_KEY, so two projects sharing one cache server never read each other's keys.
+    "CACHE_KEY_PREFIX": None,
+    # After a cache call fails or times out, how long (seconds) this process leaves the cache
+    # alone and answers from the database instead.
+    "CACHE_RETRY_SECONDS": 1.0,
+    # How long (seconds) a process trusts its reading of the database-owned scope version and
+    # token epoch (django_mcp_scopes.epochs) before it reads them again (one primary-key query).
+    # Scope changes and outage-time revocations reach every process within this time.
     "REGISTRY_REFRESH_SECONDS": 0.5,
     # Optional RFC 9728 fields.
     "RESOURCE_NAME": "",
@@ -232,6 +239,10 @@ class MCPScopesSettings:
 
     @_setting
     def CACHE_KEY_PREFIX(self) -> str:
+        if self._get("CACHE_KEY_PREFIX") is None:
+            secret = str(getattr(settings, "SECRET_KEY", ""))
+            digest = hashlib.sha256(f"django_mcp_scopes cache namespace:{secret}".encode()).hexdigest()
+            return f"mcp_scopes:{digest[:16]}"
         value = self._str("CACHE_KEY_PREFIX")
         _require(
             value != "" and value.isprintable() and " " not in value,
@@ -240,6 +251,10 @@ class MCPScopesSettings:
             value,
         )
         return value
+
+    @_setting
+    def CACHE_RETRY_SECONDS(self) -> float:
+        return self._number("CACHE_RETRY_SECONDS")
 
     @_setting
     def REGISTRY_REFRESH_SECONDS(self) -> float:
@@ -338,7 +353,7 @@ mcp_scopes_settings = MCPScopesSettings()
 
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in (SETTINGS_NAME, "CACHES"):
+    if setting in (SETTINGS_NAME, "CACHES", "SECRET_KEY"):
         mcp_scopes_settings.clear()
         from django_mcp_scopes.registry import scope_registry
         from django_mcp_scopes.token_cache import token_cache

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import django
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
@@ -17,7 +18,44 @@ NEVER_ADVERTISED = frozenset({"offline_access"})
 _CHECK_KWARG = "condition" if django.VERSION >= (5, 1) else "check"
 
 
-class ScopeManager(models.Manager["Scope"]):
+class ScopeQuerySet(models.QuerySet["Scope"]):
+    """Bulk writes that move the scope version in the same transaction as the rows they change."""
+
+    def update(self, **kwargs: Any) -> int:
+        from django_mcp_scopes.registry import scope_registry
+
+        with transaction.atomic(using=self.db):
+            count = super().update(**kwargs)
+            if count:
+                scope_registry.invalidate()
+        return count
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        from django_mcp_scopes.registry import scope_registry
+
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            if created:
+                scope_registry.invalidate()
+        return created
+
+    bulk_create.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        from django_mcp_scopes.registry import scope_registry
+
+        with transaction.atomic(using=self.db):
+            count = super().bulk_update(objs, fields, *args, **kwargs)
+            if count:
+                scope_registry.invalidate()
+        return count
+
+    bulk_update.alters_data = True  # type: ignore[attr-defined]
+
+
+class ScopeManager(models.Manager.from_queryset(ScopeQuerySet)):  # type: ignore[misc]
     def _implication_path(self, start_pk: int, target_pk: int) -> list[str] | None:
         """Names along an implication path from start to target, or None when there is none."""
         edges: dict[int, list[int]] = {}
@@ -109,6 +147,12 @@ class Scope(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # One transaction for the row and the scope version its post_save signal moves: a save
+        # whose announcement fails is not saved either (Django commits a plain save on its own).
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Scope, instance=self)):
+            super().save(*args, **kwargs)
+
     def clean(self) -> None:
         super().clean()
         if self.name in NEVER_ADVERTISED and self.is_advertised:
@@ -138,3 +182,25 @@ def _implication_str(self: models.Model) -> str:
 
 # The auto-created through model: readable rows on the admin's delete confirmation page.
 Scope.implies.through.__str__ = _implication_str  # type: ignore[method-assign,assignment]
+
+
+class Epochs(models.Model):
+    """Counters the database owns, so that no cache can roll an authorization decision back.
+
+    One row. ``scopes`` moves with every committed scope change, in the same transaction as the
+    change; each process compares it with the version of its in-memory snapshot. ``tokens`` moves
+    when a revoked token could not be dropped from the shared cache (the cache was down): every
+    cache entry written under an older value is then worthless. See ``django_mcp_scopes.epochs``.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    scopes = models.BigIntegerField(_("scope version"), default=0)
+    tokens = models.BigIntegerField(_("token cache epoch"), default=0)
+
+    class Meta:
+        verbose_name = _("epochs")
+        verbose_name_plural = _("epochs")
+        constraints = [models.CheckConstraint(**{_CHECK_KWARG: models.Q(id=1)}, name="mcp_scopes_epochs_single_row")]  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"scopes {self.scopes}, tokens {self.tokens}"

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
+from django.utils.functional import LazyObject, empty
 
 from django_mcp_scopes.registry import scope_registry
 
@@ -41,6 +43,17 @@ class Principal:
     @property
     def is_authenticated(self) -> bool:
         return True
+
+    async def auser(self) -> Any:
+        """``user`` for async code (``async def`` tools and views): loaded outside the event loop.
+
+        ``principal.user.pk`` needs no query in either world; any other attribute of a user not yet
+        loaded would raise ``SynchronousOnlyOperation`` in an event loop. Await this first.
+        """
+        user = self.user
+        if isinstance(user, LazyObject) and user._wrapped is empty:  # type: ignore[attr-defined]
+            await sync_to_async(user._setup, thread_sensitive=True)()  # type: ignore[attr-defined]
+        return user
 
 
 def get_principal(request: HttpRequest) -> Principal | None:

@@ -1,11 +1,12 @@
 """The scope registry: what is active, what a set of scopes implies, what the baseline is.
 
-Each process keeps an immutable snapshot of the ``Scope`` table in memory. The shared cache
-(``MCP_SCOPES["CACHE_ALIAS"]``) holds a version token and the snapshot for that version. A process
-trusts its snapshot for ``REGISTRY_REFRESH_SECONDS``; after that it reads the version token (one
-cache get, no database query) and, when it changed, takes the new snapshot from the cache, or
-builds it from the database once and shares it. Any change to a scope bumps the version, so every
-process sharing the cache sees it within ``REGISTRY_REFRESH_SECONDS``.
+Each process keeps an immutable snapshot of the ``Scope`` table in memory, labelled with the
+database-owned scope version it was built under (``django_mcp_scopes.epochs``). A process trusts
+its snapshot for ``REGISTRY_REFRESH_SECONDS``; after that it reads the version (one primary-key
+query) and, when it moved, rebuilds the snapshot from the database (two queries). Every change to
+a scope moves the version in the same transaction, so every process sees a committed change
+within ``REGISTRY_REFRESH_SECONDS`` and no cache, whatever state it is in, can bring back what the
+database no longer says.
 
 A thread that changed scopes inside a transaction that has not committed yet sees its own
 changes through a private snapshot (kept in a thread-local, dropped when the transaction ends
@@ -17,25 +18,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.cache import caches
-from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections, router, transaction
+from django.db import connections, router, transaction
 
-from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.epochs import epochs
 from django_mcp_scopes.validators import is_valid_scope_name
 
 logger = logging.getLogger("django_mcp_scopes")
-
-# Part of the cache key of a shared snapshot: bump it when Snapshot changes shape, so a process
-# running new code never unpickles a snapshot written by old code during a rolling deploy.
-SNAPSHOT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -116,12 +109,13 @@ def _closures(children: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
 
 
 class ScopeRegistry:
-    """Process-wide, thread-safe view of the scopes, kept fresh through the cache."""
+    """Process-wide, thread-safe view of the scopes, kept fresh through the database-owned version."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._checked_at = 0.0
+        # The database-owned scope version the shared snapshot was built under.
+        self._version: int | None = None
         # Bumped on every local change, so a load that raced with it is not kept as current.
         self._generation = 0
         # Per thread: "changed scopes in the open transaction" and the private snapshot.
@@ -143,19 +137,12 @@ class ScopeRegistry:
             self._local.dirty = False
             self._local.snapshot = None
             return None
+        version = epochs.current().scopes  # this thread's own reading, its uncommitted moves included
         private: Snapshot | None = getattr(self._local, "snapshot", None)
-        if private is None:
-            private = self._from_db("private")
+        if private is None or private.version != f"private-{version}":
+            private = self._from_db(f"private-{version}")
             self._local.snapshot = private
         return private
-
-    # cache plumbing -------------------------------------------------------------------------
-    @property
-    def _cache(self) -> Any:
-        return caches[mcp_scopes_settings.CACHE_ALIAS]
-
-    def _key(self, suffix: str) -> str:
-        return f"{mcp_scopes_settings.CACHE_KEY_PREFIX}:registry:{suffix}"
 
     def _from_db(self, version: str) -> Snapshot:
         from django_mcp_scopes.models import Scope
@@ -164,97 +151,72 @@ class ScopeRegistry:
         edges = list(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
         return Snapshot.build(version, rows, edges)
 
-    def _load(self) -> Snapshot:
-        try:
-            return self._load_through_cache()
-        except (ImproperlyConfigured, DatabaseError):
-            raise
-        except Exception:
-            # The cache is unreachable: answer from the database (always current) rather than fail
-            # every request; the snapshot is trusted for REGISTRY_REFRESH_SECONDS as usual.
-            logger.warning("Scope registry cache unavailable; reading scopes from the database.", exc_info=True)
-            return self._from_db(f"uncached-{uuid.uuid4().hex}")
-
-    def _load_through_cache(self) -> Snapshot:
-        cache = self._cache
-        version = cache.get(self._key("version"))
-        if version is None:
-            version = uuid.uuid4().hex
-            if not cache.add(self._key("version"), version, None):
-                version = cache.get(self._key("version")) or version
-        current = self._snapshot
-        if current is not None and current.version == version:
-            return current
-        snapshot_key = self._key(f"snapshot:{SNAPSHOT_FORMAT}:{version}")
-        snapshot = cache.get(snapshot_key)
-        if isinstance(snapshot, Snapshot):
-            return snapshot
-        snapshot = self._from_db(version)
-        # Only reached by a thread without uncommitted scope changes: what it read is committed.
-        cache.set(snapshot_key, snapshot, 24 * 3600)
-        return snapshot
-
     def snapshot(self) -> Snapshot:
         private = self._private_snapshot()
         if private is not None:
             return private
-        now = time.monotonic()
+        # The version first, then the rows: a change committed in between makes the snapshot
+        # newer than its label (rebuilt once more at the next check), never older.
+        version = epochs.current().scopes
         snapshot = self._snapshot
-        if snapshot is not None and now - self._checked_at < mcp_scopes_settings.REGISTRY_REFRESH_SECONDS:
+        if snapshot is not None and self._version == version:
             return snapshot
         with self._lock:
-            snapshot = self._snapshot
-            if snapshot is None or time.monotonic() - self._checked_at >= mcp_scopes_settings.REGISTRY_REFRESH_SECONDS:
-                generation = self._generation
-                snapshot = self._load()
-                if generation == self._generation:
-                    self._snapshot = snapshot
-                    self._checked_at = time.monotonic()
+            if self._snapshot is not None and self._version == version:
+                return self._snapshot
+            generation = self._generation
+            snapshot = self._from_db(str(version))
+            if generation == self._generation:
+                self._snapshot = snapshot
+                self._version = version
             return snapshot
 
     async def asnapshot(self) -> Snapshot:
         """``snapshot()`` for async code: warm, no thread hop; cold, the load runs in a sync thread."""
         snapshot = self._snapshot
+        epoch = epochs.peek()
         if (
             snapshot is not None
+            and epoch is not None
+            and epoch.scopes == self._version
             and not getattr(self._local, "dirty", False)
-            and time.monotonic() - self._checked_at < mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
         ):
             return snapshot
         return await sync_to_async(self.snapshot, thread_sensitive=True)()
 
     def invalidate(self) -> None:
-        """Announce a change: this process at once, every process sharing the cache soon after.
+        """Announce a change: this process at once, every other process within the refresh window.
 
-        Call it after any write that bypasses the model signals (``QuerySet.update()``,
-        ``bulk_create()``, raw SQL).
+        Moves the database-owned scope version inside the caller's transaction (or in its own), so
+        the change and its announcement commit together or not at all. ``Scope.objects`` querysets
+        call it for ``update()``, ``bulk_create()`` and ``bulk_update()``, and the model signals for
+        saves, deletes and implication changes; call it yourself after raw SQL, in the same
+        transaction. Raises ``DatabaseError`` when the version cannot be written.
         """
         using = self._db()
+        epochs.bump_scopes()
+        self._generation += 1
         if connections[using].in_atomic_block:
-            # Until the transaction commits, this thread sees its change privately; bump now
-            # (other processes rebuild from committed rows, which is harmless) and once more when
-            # the change is visible to other connections.
+            # Until the transaction commits, this thread sees its change privately.
             self._local.dirty = True
             self._local.snapshot = None
-            self._bump()
-            transaction.on_commit(self._bump, using=using)
-        else:
-            self._bump()
+            transaction.on_commit(self._forget_shared, using=using)
+        self._forget_shared()
 
-    def _bump(self) -> None:
+    def _forget_shared(self) -> None:
         self._generation += 1
-        self._cache.set(self._key("version"), uuid.uuid4().hex, None)
-        self._generation += 1
-        self._snapshot = None
-        self._checked_at = 0.0
+        with self._lock:
+            self._snapshot = None
+            self._version = None
 
     def reset_local(self) -> None:
         """Forget this process's snapshot (tests, settings changes)."""
         with self._lock:
             self._snapshot = None
-            self._checked_at = 0.0
+            self._version = None
         self._local.dirty = False
         self._local.snapshot = None
+        epochs.forget()
 
     # questions ------------------------------------------------------------------------------
     def is_active(self, name: str) -> bool:

@@ -15,6 +15,14 @@ The process that made the change forgets its local copy at once; other processes
 at the latest ``TOKEN_LOCAL_CACHE_SECONDS`` later. A bulk ``QuerySet.update()`` sends no signal and
 is seen only when the entry expires (``TOKEN_CACHE_SECONDS``). Saving a user as inactive
 forgets their tokens' entries the same way (they are then refused by the database check).
+
+Faults: every entry's key holds the database-owned token epoch it was written under
+(``django_mcp_scopes.epochs``). A drop that the cache does not confirm (down, stalled, or skipped
+because it just failed) moves that epoch, in the revoking transaction when there is one, so every
+entry written before is worthless in every process within ``REGISTRY_REFRESH_SECONDS``: a cache
+that comes back with its old data cannot bring a revoked token back. After a failed or timed-out
+call the process leaves the cache alone for ``CACHE_RETRY_SECONDS`` and validates against the
+database, so a stalled cache costs at most one socket timeout per process per interval.
 """
 
 from __future__ import annotations
@@ -29,12 +37,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from oauth2_provider.settings import oauth2_settings
 
 from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.epochs import bump_tokens_or_log, epochs
 
 # Marker stored for a token known to be unusable (revoked, deleted, inactive at the introspection
 # endpoint). A lookup that finds it refuses the token without asking the database.
@@ -54,6 +63,7 @@ class _Config:
     prefix: str
     shared_seconds: float
     local_seconds: float
+    retry_seconds: float
 
 
 class TokenCache:
@@ -63,6 +73,8 @@ class TokenCache:
         self._lock = threading.Lock()
         self._local: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._config: _Config | None = None
+        # monotonic time before which this process does not call the shared cache (it just failed).
+        self._unavailable_until = 0.0
 
     @property
     def config(self) -> _Config:
@@ -74,16 +86,37 @@ class TokenCache:
                 prefix=mcp_scopes_settings.CACHE_KEY_PREFIX,
                 shared_seconds=mcp_scopes_settings.TOKEN_CACHE_SECONDS,
                 local_seconds=mcp_scopes_settings.TOKEN_LOCAL_CACHE_SECONDS,
+                retry_seconds=mcp_scopes_settings.CACHE_RETRY_SECONDS,
             )
             self._config = config
         return config
 
-    def _key(self, namespace: str, checksum: str) -> str:
-        return f"{self.config.prefix}:{namespace}:{checksum}"
+    def _key(self, namespace: str, checksum: str, epoch: int | None = None) -> str:
+        """The entry's key under ``epoch`` (default: the current token epoch)."""
+        if epoch is None:
+            epoch = epochs.current().tokens
+        return f"{self.config.prefix}:{namespace}:{epoch}:{checksum}"
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._unavailable_until
+
+    def _failed(self, operation: str) -> None:
+        self._unavailable_until = time.monotonic() + self.config.retry_seconds
+        _logger.exception("mcp_token_cache_unavailable operation=%s", operation)
+
+    @staticmethod
+    def _epoch() -> int | None:
+        try:
+            return epochs.current().tokens
+        except DatabaseError:
+            return None
 
     def get(self, checksum: str, namespace: str = "token") -> Any:
-        """The cached facts, ``REVOKED``, or None when nothing is cached."""
-        key = self._key(namespace, checksum)
+        """The cached facts, ``REVOKED``, or None when nothing usable is cached."""
+        epoch = self._epoch()
+        if epoch is None:
+            return None  # the epoch is unknown: nothing cached can be trusted
+        key = self._key(namespace, checksum, epoch)
         now = time.monotonic()
         entry = self._local.get(key)
         if entry is not None:
@@ -91,11 +124,13 @@ class TokenCache:
                 return entry[1]
             with self._lock:
                 self._local.pop(key, None)
+        if not self._available():
+            return None
         try:
             value = caches[self.config.cache_alias].get(key)
         except Exception:
             # The shared cache is down: validate against the source of truth instead.
-            _logger.exception("mcp_token_cache_unavailable operation=get")
+            self._failed("get")
             return None
         if value is not None:
             self._remember(key, value, now)
@@ -106,13 +141,16 @@ class TokenCache:
 
         ``add`` rather than ``set``: a tombstone written by a concurrent revocation wins.
         """
-        if seconds <= 0:
+        if seconds <= 0 or not self._available():
             return
-        key = self._key(namespace, checksum)
+        epoch = self._epoch()
+        if epoch is None:
+            return
+        key = self._key(namespace, checksum, epoch)
         try:
             added = caches[self.config.cache_alias].add(key, value, seconds)
         except Exception:
-            _logger.exception("mcp_token_cache_unavailable operation=add")
+            self._failed("add")
             return
         if added:
             # Not when the add lost: the entry there may be a tombstone, and a local copy of
@@ -132,27 +170,36 @@ class TokenCache:
                 self._local.popitem(last=False)
 
     def drop(self, checksum: str, *, tombstone: bool) -> None:
-        """Forget a token everywhere; with ``tombstone``, also refuse it for ``TOKEN_CACHE_SECONDS``."""
+        """Forget a token everywhere; with ``tombstone``, also refuse it for ``TOKEN_CACHE_SECONDS``.
+
+        When the shared cache does not confirm it, the token epoch moves instead (see above).
+        """
         config = self.config
-        cache = caches[config.cache_alias]
-        for namespace in ("token", "introspection"):
-            key = self._key(namespace, checksum)
-            with self._lock:
-                self._local.pop(key, None)
+        suffix = f":{checksum}"
+        with self._lock:
+            for key in [key for key in self._local if key.endswith(suffix)]:
+                del self._local[key]
+        epoch = self._epoch()
+        if epoch is not None and self._available():
+            keys = [self._key(namespace, checksum, epoch) for namespace in ("token", "introspection")]
             try:
+                cache = caches[config.cache_alias]
                 if tombstone and config.shared_seconds > 0:
-                    cache.set(key, REVOKED, config.shared_seconds)
+                    cache.set_many(dict.fromkeys(keys, REVOKED), config.shared_seconds)
                 else:
-                    cache.delete(key)
+                    cache.delete_many(keys)
+                return
             except Exception:
-                # Never break django-oauth-toolkit's revocation; entries expire within TOKEN_CACHE_SECONDS.
-                _logger.exception("mcp_token_cache_unavailable operation=drop")
+                self._failed("drop")
+        # Never break django-oauth-toolkit's revocation: make every older entry worthless instead.
+        bump_tokens_or_log()
 
     def clear_local(self) -> None:
         """Forget this process's copies and settings (tests, ``setting_changed``)."""
         with self._lock:
             self._local.clear()
             self._config = None
+            self._unavailable_until = 0.0
 
 
 token_cache = TokenCache()

@@ -62,6 +62,9 @@ if os.environ.get("DATABASE_URL"):
     import dj_database_url
 
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Bounded waits: an unreachable database costs a request at most this long, then a 503.
+        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 2
 else:
     DATABASES = {
         "default": {
@@ -76,6 +79,9 @@ if os.environ.get("REDIS_URL"):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "journal"),
+            # Bounded waits: a stalled Redis costs a request at most this long, then the database
+            # answers (check --deploy demands it: django_mcp_scopes.E005).
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
         }
     }
 elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):

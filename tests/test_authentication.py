@@ -895,3 +895,22 @@ def test_base_url_overrides_any_host_header(client, scopes, settings):
     assert get(client, "/mcp", f"Bearer {token}", HTTP_HOST="other.example").status_code == 401
     token, _ = make_token(resource=["https://api.example/mcp"])
     assert get(client, "/mcp", f"Bearer {token}", HTTP_HOST="other.example").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_auser_loads_the_user_outside_the_event_loop():
+    from asgiref.sync import async_to_sync
+    from django.core.exceptions import SynchronousOnlyOperation
+
+    make_scopes()
+    token, row = make_token()
+    request = RequestFactory().get("/mcp", HTTP_AUTHORIZATION=f"Bearer {token}")
+    principal = authenticate_request(request)
+
+    async def in_a_tool():
+        with pytest.raises(SynchronousOnlyOperation):
+            _ = principal.user.username  # what an async tool could not do before
+        user = await principal.auser()
+        return user.username, (await principal.auser()) is user
+
+    assert async_to_sync(in_a_tool)() == (row.user.username, True)

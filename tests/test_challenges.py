@@ -89,6 +89,19 @@ def test_403_exact_header_and_the_client_steps_up(client, scopes):
     assert extract_resource_metadata_from_www_auth(seen).endswith("/oauth-protected-resource/api/by-method")
 
 
+def test_403_says_when_a_needed_scope_is_disabled(client, scopes):
+    token, _ = make_token("notes:read", resource=["http://testserver/api/by-method"])
+    Scope.objects.filter(name="notes:delete").update(is_active=False)
+    response = client.delete("/api/by-method", HTTP_AUTHORIZATION=f"Bearer {token}")
+    params = parse_challenge(response["WWW-Authenticate"])
+    assert params["scope"] == "notes:delete notes:write"  # the challenge still names what is needed
+    assert params["error_description"] == (
+        "This operation needs notes:delete, which this server has disabled: no token can grant it until "
+        "an administrator enables it again."
+    )
+    assert response.json()["error_description"] == params["error_description"]
+
+
 HOSTILE = [
     'quote " and backslash \\ and scope="admin" error="x"',
     "newline\r\nX-Injected: yes",

@@ -10,7 +10,13 @@ GOOD_DEPLOY = {
     "BASE_URL": "https://mcp.example.com",
     "AUTHORIZATION_SERVERS": ["https://auth.example.com"],
 }
-REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1"}}
+REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1",
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    }
+}
 
 
 def check(*, deploy=False, **options):
@@ -56,6 +62,11 @@ def test_unknown_key_warns():
     assert not failed
     assert our_ids(output) == ["django_mcp_scopes.W001"]
     assert "MCP_SCOPES['BASE_UR'] is not a django-mcp-scopes setting" in output
+    assert "Did you mean 'BASE_URL'?" in output
+    with override_settings(MCP_SCOPES={"ZZZ": 1}):
+        _, output = check()
+    assert "Did you mean" not in output
+    assert "known keys: ALLOWED_ORIGINS, ALLOW_TOKENS_WITHOUT_RESOURCE" in output
 
 
 def test_no_authorization_server_fails_check():
@@ -158,3 +169,67 @@ def test_good_deploy_settings_are_clean():
     with override_settings(CACHES=REDIS, MCP_SCOPES=GOOD_DEPLOY):
         _, output = check(deploy=True)
     assert our_ids(output) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (None, "socket_connect_timeout or socket_timeout"),
+        ({"socket_timeout": 0.25}, "socket_connect_timeout"),
+        ({"socket_timeout": 5, "socket_connect_timeout": 1}, "socket_timeout"),
+        ({"socket_timeout": "0.2", "socket_connect_timeout": 0.2}, "socket_timeout"),
+        ({"socket_timeout": True, "socket_connect_timeout": 0.2}, "socket_timeout"),
+        ({"socket_timeout": 0, "socket_connect_timeout": 0.2}, "socket_timeout"),
+    ],
+)
+def test_deploy_demands_redis_socket_timeouts(options, named):
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1"}}
+    if options is not None:
+        caches["default"]["OPTIONS"] = options
+    with override_settings(CACHES=caches, MCP_SCOPES=GOOD_DEPLOY):
+        failed, output = check(deploy=True)
+    assert failed
+    assert our_ids(output) == ["django_mcp_scopes.E005"]
+    assert f"sets no {named} of at most 1 s" in output
+    with override_settings(CACHES=caches, MCP_SCOPES=GOOD_DEPLOY):
+        _, output = check()
+    assert "E005" not in output  # deploy-only
+
+
+def test_django_redis_options_are_read_too():
+    """django-redis spells the options in capitals (not installed here: the check is called directly,
+    since `manage.py check` would import the backend)."""
+    from django_mcp_scopes.checks import check_deploy
+
+    def ids(options):
+        caches = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://x", "OPTIONS": options}}
+        with override_settings(CACHES=caches, MCP_SCOPES=GOOD_DEPLOY):
+            return [(message.id, message.msg) for message in check_deploy()]
+
+    [(check_id, message)] = ids({"socket_timeout": 0.2})
+    assert check_id == "django_mcp_scopes.E005"
+    assert "SOCKET_CONNECT_TIMEOUT or SOCKET_TIMEOUT" in message
+    assert ids({"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 1}) == []
+
+
+@pytest.mark.django_db
+def test_scopes_the_mounted_operations_need_are_checked_against_the_database():
+    from django_mcp_scopes.models import Scope
+    from tests.mcp_app import ensure_scopes, remove_scopes
+
+    remove_scopes()
+    _, output = check(databases=["default"])
+    assert "django_mcp_scopes.W006" in output
+    assert "entries:publish (" in output and "entries:read (" in output
+    assert "mcp_scopes sync" in output
+    _, output = check()  # a database check: plain `check` (and runserver) stay quiet
+    assert "W006" not in output
+
+    ensure_scopes()
+    _, output = check(databases=["default"])
+    assert our_ids(output) == []
+
+    Scope.objects.filter(name="entries:publish").update(is_active=False)
+    _, output = check(databases=["default"])
+    assert our_ids(output) == ["django_mcp_scopes.W007"]
+    assert "need scopes that are inactive: entries:publish (" in output

@@ -81,9 +81,21 @@ def test_sync_never_overwrites_admin_edits(journal, declare):
     Scope.objects.filter(name="entries:read").update(is_active=False)
     declare("entries:read", implies=[])  # a bare mention changes nothing either
     before = _state()
-    out = run("sync", verbosity=2)
-    assert "Kept entries:write as it is in the database" in out
+    out = run("sync", "-v", "2")  # after the subcommand, as the docs write it
+    assert (
+        "Kept entries:write as it is in the database: description 'Edited by an admin', declared "
+        "'Change your entries'; advertised yes, declared no; implies -, declared entries:read." in out
+    )
+    assert "Kept entries:read as it is in the database: inactive." in out
     assert _state() == before
+    assert "Kept" not in run("sync", "-v", "1")
+
+
+def test_verbosity_after_any_subcommand(journal):
+    run("sync")
+    assert "entries:read" in run("list", "-v", "0") + run("show", "entries:read", "--verbosity", "2")
+    with pytest.raises(CommandError, match="invalid choice: 7"):
+        run("sync", "-v", "7")
 
 
 def test_sync_adds_edges_only_for_new_scopes(declare):

@@ -94,7 +94,7 @@ def test_missing_settings_use_defaults():
 
         del settings.MCP_SCOPES
         assert mcp_scopes_settings.validate() == []
-        assert mcp_scopes_settings.CACHE_KEY_PREFIX == "mcp_scopes"
+        assert mcp_scopes_settings.CACHE_KEY_PREFIX.startswith("mcp_scopes:")
 
 
 def test_values_are_remembered_until_the_settings_change():

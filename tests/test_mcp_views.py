@@ -283,3 +283,26 @@ def test_asgi_path_in_process():
         assert answered.status_code == 200
         assert answered.json()["result"]["structuredContent"]["result"] >= 3
         assert denied.status_code == 403
+
+
+def test_a_browser_get_is_told_what_this_url_is():
+    response = Client().get("/mcp", HTTP_ACCEPT="text/html,application/xhtml+xml")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST, OPTIONS"
+    assert response["Content-Type"].startswith("text/html")
+    assert "Connect an MCP client to this URL" in response.content.decode()
+    response = Client().delete("/mcp")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def test_a_refused_origin_names_the_setting_in_debug_only(settings):
+    evil = {"HTTP_ORIGIN": "https://app.example.net"}
+    body = post("/mcp", rpc("tools/list"), **headers(), **evil).json()
+    assert body["error"]["message"] == "This Origin may not use this endpoint."
+    settings.DEBUG = True
+    body = post("/mcp", rpc("tools/list"), **headers(), **evil).json()
+    assert body["error"]["message"] == (
+        'This Origin may not use this endpoint. To allow it, add it to MCP_SCOPES["ALLOWED_ORIGINS"] '
+        "(for example 'https://app.example.net')."
+    )

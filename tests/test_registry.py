@@ -2,13 +2,12 @@ import json
 import threading
 
 import pytest
-from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
 
 from django_mcp_scopes import declarations
-from django_mcp_scopes.models import Scope
+from django_mcp_scopes.models import Epochs, Scope
 from django_mcp_scopes.registry import ScopeRegistry, Snapshot, scope_registry
 
 
@@ -140,7 +139,7 @@ def test_rows_that_bypassed_validation_are_never_active(client):
     assert scope_registry.implied_by("ok") == frozenset()
 
 
-# Across transactions and "processes" (another ScopeRegistry sharing the cache) ----------------
+# Across transactions and "processes" (another ScopeRegistry on the same database) ----------------
 
 
 @pytest.fixture
@@ -153,7 +152,7 @@ def committed(transactional_db):
 
 @pytest.fixture
 def other_process():
-    """A second registry sharing the cache, checking the shared version on every call."""
+    """A second registry, checking the database-owned version on every call."""
     with override_settings(MCP_SCOPES={"REGISTRY_REFRESH_SECONDS": 0}):
         yield ScopeRegistry()
 
@@ -166,11 +165,16 @@ def test_warm_registry_makes_no_queries(committed, django_assert_num_queries):
             scope_registry.baseline()
 
 
-def test_other_process_takes_the_snapshot_from_the_cache(committed, other_process, django_assert_num_queries):
-    assert scope_registry.expand(["write"]) == {"write", "read"}  # builds and shares
-    with django_assert_num_queries(0):
+def test_other_process_rebuilds_from_the_database_when_the_version_moves(
+    committed, other_process, django_assert_num_queries
+):
+    with django_assert_num_queries(3):  # the version, the scopes, the implications
         assert other_process.expand(["write"]) == {"write", "read"}
+    with django_assert_num_queries(1):  # the version only (REGISTRY_REFRESH_SECONDS is 0 here)
         assert other_process.baseline() == ["read"]
+    Scope.objects.create(name="new")
+    with django_assert_num_queries(3):
+        assert other_process.active_names() == ["new", "read", "write"]
 
 
 def test_save_reaches_other_process(committed, other_process):
@@ -206,10 +210,30 @@ def test_m2m_changes_reach_other_process(committed, other_process):
     assert other_process.expand(["write"]) == {"write"}
 
 
-def test_bulk_update_plus_invalidate_reaches_other_process(committed, other_process):
+def test_bulk_writes_announce_themselves_in_their_transaction(committed, other_process):
     assert other_process.baseline() == ["read"]
-    Scope.objects.update(is_advertised=True)  # no signals ...
-    scope_registry.invalidate()  # ... so whoever does this announces it
+    Scope.objects.update(is_advertised=True)  # no signals, but the queryset moves the version
+    assert other_process.baseline() == ["read", "write"]
+    Scope.objects.bulk_create([Scope(name="bulk", is_advertised=True)])
+    assert other_process.baseline() == ["bulk", "read", "write"]
+    bulk = Scope.objects.get(name="bulk")
+    bulk.is_active = False
+    Scope.objects.bulk_update([bulk], ["is_active"])
+    assert other_process.baseline() == ["read", "write"]
+    with transaction.atomic():
+        Scope.objects.filter(name="read").update(is_active=False)
+        assert in_other_thread(other_process.baseline) == ["read", "write"]
+        transaction.set_rollback(True)
+    assert other_process.baseline() == ["read", "write"]
+    assert Epochs.objects.get().scopes > 0
+
+
+def test_a_missing_epochs_row_is_recreated(committed, other_process):
+    assert other_process.baseline() == ["read"]
+    Epochs.objects.all().delete()  # a flush, or a table emptied by hand
+    assert other_process.baseline() == ["read"]
+    Scope.objects.filter(name="write").update(is_advertised=True)
+    assert Epochs.objects.get().scopes == 1
     assert other_process.baseline() == ["read", "write"]
 
 
@@ -272,27 +296,21 @@ def test_commit_publishes_to_everyone(committed, other_process):
     assert in_other_thread(other_process.baseline) == ["draft", "read"]
 
 
-def test_settings_change_resets_the_snapshot(committed):
-    assert scope_registry.baseline() == ["read"]
-    with override_settings(MCP_SCOPES={"CACHE_KEY_PREFIX": "elsewhere"}):
-        assert caches["default"].get("elsewhere:registry:version") is None
-        assert scope_registry.baseline() == ["read"]
-        assert caches["default"].get("elsewhere:registry:version") is not None
-
-
-def test_unreachable_cache_falls_back_to_the_database(committed, django_assert_num_queries):
+def test_the_registry_never_reads_the_cache(committed, django_assert_num_queries):
+    """No cache state (down, flushed, old data back) can change what the registry answers."""
     broken = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "broken": {
+        "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": "redis://127.0.0.1:1",
         },
     }
-    with override_settings(CACHES=broken, MCP_SCOPES={"CACHE_ALIAS": "broken"}):
-        with django_assert_num_queries(2):
+    with override_settings(CACHES=broken):
+        with django_assert_num_queries(3):
             assert scope_registry.expand(["write"]) == {"write", "read"}
         with django_assert_num_queries(0):  # trusted for REGISTRY_REFRESH_SECONDS as usual
             assert scope_registry.baseline() == ["read"]
+        Scope.objects.filter(name="read").update(is_active=False)
+        assert scope_registry.expand(["write"]) == {"write"}
 
 
 def test_async_api_from_an_event_loop(committed, django_assert_num_queries):
@@ -312,5 +330,25 @@ def test_async_api_from_an_event_loop(committed, django_assert_num_queries):
     with django_assert_num_queries(0):
         assert async_to_sync(ask)()[0] == {"write", "read"}
     Scope.objects.filter(name="read").update(is_active=False)
-    scope_registry.invalidate()
     assert async_to_sync(ask)() == (frozenset({"write"}), [], False, False, False)
+
+
+def test_a_change_whose_announcement_fails_is_not_saved(hierarchy):
+    """The row and the version move commit together: no change other processes would never hear of."""
+    from django.db import DatabaseError
+
+    read = hierarchy["read"]
+    with transaction.atomic():  # undoes the DROP below
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE mcp_scopes_epochs")
+        read.is_active = False
+        with pytest.raises(DatabaseError):
+            read.save()
+        with pytest.raises(DatabaseError):
+            Scope.objects.filter(name="write").update(is_advertised=True)
+        with pytest.raises(DatabaseError):
+            Scope.objects.bulk_create([Scope(name="bulk")])
+        assert Scope.objects.filter(is_active=True, name="read").exists()
+        assert not Scope.objects.filter(name="write", is_advertised=True).exists()
+        assert not Scope.objects.filter(name="bulk").exists()
+        transaction.set_rollback(True)

@@ -527,16 +527,19 @@ def test_document_follows_scope_changes(client, scopes):
 
 
 def test_change_from_another_process_is_seen_after_refresh(client, scopes, settings):
-    """Another process announces a change through the shared cache: seen once the refresh interval passed."""
-    from django_mcp_scopes.registry import scope_registry
+    """Another process's change is seen once its scope version moved and the refresh interval passed."""
+    from django.db import connection
+
+    from django_mcp_scopes.epochs import epochs
 
     settings.MCP_SCOPES = {"REGISTRY_REFRESH_SECONDS": 0}
-    assert "journal:export" not in get_json(client, f"{PRM}/mcp")["scopes_supported"]
-    # queryset.update() sends no signal: like a change committed by another process, which only
-    # bumps the shared version key.
-    Scope.objects.filter(name="admin:all").update(is_advertised=True)
     assert "admin:all" not in get_json(client, f"{PRM}/mcp")["scopes_supported"]
-    scope_registry._cache.set(scope_registry._key("version"), "bumped-elsewhere", None)
+    # Raw SQL moves no version: invisible, as documented ...
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE mcp_scopes_scope SET is_advertised = %s WHERE name = %s", [True, "admin:all"])
+    assert "admin:all" not in get_json(client, f"{PRM}/mcp")["scopes_supported"]
+    # ... until the version moves, as every write through the ORM (or invalidate()) does.
+    epochs.bump_scopes()
     assert "admin:all" in get_json(client, f"{PRM}/mcp")["scopes_supported"]
 
 

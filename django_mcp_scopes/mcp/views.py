@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -177,13 +178,14 @@ class MCPView(View):
         request.get_host()  # ALLOWED_HOSTS: DisallowedHost becomes Django's 400
         origin = request.headers.get("Origin")
         if origin is not None and not self.origin_allowed(request, origin):
-            return jsonrpc_error(403, INVALID_REQUEST, "This Origin may not use this endpoint.")
+            message = "This Origin may not use this endpoint."
+            if settings.DEBUG:
+                message += f' To allow it, add it to MCP_SCOPES["ALLOWED_ORIGINS"] (for example {origin!r}).'
+            return jsonrpc_error(403, INVALID_REQUEST, message)
         if request.method == "OPTIONS":
             return self.preflight(request)
         if request.method != "POST":
-            response = HttpResponse(status=405)
-            response["Allow"] = ALLOW
-            return response
+            return _method_not_allowed(request)
         limit = mcp_scopes_settings.MAX_BODY_BYTES
         if _declared_length(request) > limit:
             return _too_large(limit)
@@ -523,4 +525,21 @@ def _api_exception_response(request: HttpRequest, exc: drf_exceptions.APIExcepti
     if wait is not None:
         response["Retry-After"] = str(int(wait))
     response["Cache-Control"] = "no-store"
+    return response
+
+
+_NOT_HERE = (
+    "This is an MCP endpoint (Model Context Protocol, Streamable HTTP): MCP clients send JSON-RPC "
+    "messages to it with POST. Connect an MCP client to this URL; a browser has nothing to show here."
+)
+
+
+def _method_not_allowed(request: HttpRequest) -> HttpResponse:
+    """405 with ``Allow``, and a sentence saying what this URL is (a browser's GET lands here)."""
+    if "text/html" in request.headers.get("Accept", ""):
+        body = f"<!doctype html><title>MCP endpoint</title><h1>405 Method Not Allowed</h1><p>{_NOT_HERE}</p>"
+        response = HttpResponse(body, status=405, content_type="text/html; charset=utf-8")
+    else:
+        response = JsonResponse({"error": "method_not_allowed", "error_description": _NOT_HERE}, status=405)
+    response["Allow"] = ALLOW
     return response

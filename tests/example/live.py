@@ -31,8 +31,8 @@ from tests.live import ROOT, LiveServer
 class _Database:
     """A database for one server: SQLite file, or a throwaway PostgreSQL database."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.url = os.environ.get("DATABASE_URL", "")
+    def __init__(self, workdir: Path, url: str | None = None) -> None:
+        self.url = os.environ.get("DATABASE_URL", "") if url is None else url
         self._pg_name: str | None = None
         if self.url.startswith("postgres"):
             import psycopg
@@ -66,15 +66,26 @@ _KINDS: dict[str, dict[str, Any]] = {
 
 
 class ExampleServer:
-    """The example project as a server; subclasses serve another project (settings, apps, data)."""
+    """The example under ``kind``; subclasses serve another project (``settings_module``, ``apps``,
+    ``load_data``). ``database_url`` (a PostgreSQL server) and ``server_options`` (e.g.
+    ``{"workers": 2}``) override the defaults; keyword arguments are added to its environment."""
 
     settings_module = "tests.example.live_settings"
     apps = {"wsgi": "example_project.wsgi:application", "asgi": "example_project.asgi:application"}
 
-    def __init__(self, kind: str = "wsgi", **env: str) -> None:
+    def __init__(
+        self,
+        kind: str = "wsgi",
+        *,
+        database_url: str | None = None,
+        server_options: dict[str, Any] | None = None,
+        **env: str,
+    ) -> None:
         assert kind in _KINDS
         self.kind = kind
         self.extra_env = env
+        self.database_url = database_url
+        self.server_options = server_options or {}
         self._workdir = Path(tempfile.mkdtemp(prefix="example-live-"))
         self._db: _Database | None = None
         self._live: LiveServer | None = None
@@ -132,7 +143,7 @@ class ExampleServer:
         self.manage("setup_demo", "--port", str(port))  # --port only shapes the URLs the command prints
 
     def start(self) -> ExampleServer:
-        self._db = _Database(self._workdir)
+        self._db = _Database(self._workdir, self.database_url)
         self.manage("migrate", "--noinput", "-v", "0")
         env = self.env
         options = dict(_KINDS[self.kind])
@@ -144,7 +155,7 @@ class ExampleServer:
             ready_path="/.well-known/oauth-authorization-server",
             ready_status=200,
             prepare=self._load_demo,
-            **options,
+            **{**options, **self.server_options},
         )
         try:
             self._live.start()

@@ -9,6 +9,7 @@ confirmation (or ``--yes``); ``--dry-run`` prints what would change and writes n
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -36,9 +37,16 @@ class Command(BaseCommand):
     help = "Synchronise, list and inspect OAuth scopes (declared in code and stored in the database)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="subcommand", title="subcommands", required=True)
+        # Django's -v belongs to the main parser, before the subcommand; accept it after too
+        # (`mcp_scopes sync -v 2`, as the docs write it).
+        verbosity = CommandParser(add_help=False)
+        verbosity.add_argument(
+            "-v", "--verbosity", type=int, choices=[0, 1, 2, 3], default=argparse.SUPPRESS, help="Verbosity level."
+        )
+        sub = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, parser_class=CommandParser)
         sync = sub.add_parser(
             "sync",
+            parents=[verbosity],
             help="Create declared scopes missing from the database; never change existing ones.",
         )
         sync.add_argument("--dry-run", action="store_true", help="Show what would change; write nothing.")
@@ -51,8 +59,10 @@ class Command(BaseCommand):
             dest="interactive",
             help="Never ask; refuse to delete unless --yes is given.",
         )
-        sub.add_parser("list", help="List every scope in the database.")
-        show = sub.add_parser("show", help="Describe one scope, its implications and what implies it.")
+        sub.add_parser("list", parents=[verbosity], help="List every scope in the database.")
+        show = sub.add_parser(
+            "show", parents=[verbosity], help="Describe one scope, its implications and what implies it."
+        )
         show.add_argument("name", help="The exact scope name.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -73,7 +83,7 @@ class Command(BaseCommand):
     def sync(self, *, dry_run: bool, prune: bool, yes: bool, interactive: bool) -> None:
         autodiscover_modules(DECLARATIONS_MODULE)
         declared = declared_scopes()
-        existing = {scope.name: scope for scope in Scope.objects.all()}
+        existing = {scope.name: scope for scope in Scope.objects.prefetch_related("implies")}
         missing = {name: declared[name] for name in sorted(declared) if name not in existing}
         self._check_plan(declared, existing, missing, prune=prune)
         to_prune = sorted(set(existing) - set(declared)) if prune else []
@@ -89,8 +99,9 @@ class Command(BaseCommand):
                 extras.append("implies " + ", ".join(declaration.implies))
             self._say(f"{verb} {name}" + (f" ({'; '.join(extras)})" if extras else ""))
         for name in sorted(set(declared) & set(existing)):
-            if self._differs(declared[name], existing[name]):
-                self._say(f"Kept {name} as it is in the database (it differs from its declaration).", 2)
+            differences = self._differences(declared[name], existing[name])
+            if differences:
+                self._say(f"Kept {name} as it is in the database: {'; '.join(differences)}.", 2)
         if to_prune:
             self._say(("Would delete " if dry_run else "To delete: ") + ", ".join(to_prune))
 
@@ -173,8 +184,19 @@ class Command(BaseCommand):
                 visit(name, [name])
 
     @staticmethod
-    def _differs(declaration: DeclaredScope, scope: Scope) -> bool:
-        return bool(declaration.description) and declaration.description != scope.description
+    def _differences(declaration: DeclaredScope, scope: Scope) -> list[str]:
+        """What the database row says differently from the declaration, in words."""
+        differences = []
+        if declaration.description and declaration.description != scope.description:
+            differences.append(f"description {scope.description!r}, declared {declaration.description!r}")
+        if declaration.advertised != scope.is_advertised:
+            differences.append(f"advertised {_flag(scope.is_advertised)}, declared {_flag(declaration.advertised)}")
+        if not scope.is_active:
+            differences.append("inactive")
+        implied = {child.name for child in scope.implies.all()}
+        if set(declaration.implies) != implied:
+            differences.append(f"implies {_names(implied)}, declared {_names(declaration.implies)}")
+        return differences
 
     def _say(self, message: str, level: int = 1) -> None:
         if self.verbosity >= level:
