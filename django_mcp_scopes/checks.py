@@ -255,3 +255,46 @@ def check_operation_scopes(
 
 def _where(names: list[str], needed: dict[str, set[str]]) -> str:
     return ", ".join(f"{name} ({', '.join(sorted(needed[name]))})" for name in names)
+
+
+@register(TAG, Tags.urls)
+def check_metadata_urls(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Each mounted MCP endpoint's metadata URL reaches this package's view, not another one.
+
+    When django-oauth-toolkit's own ``metadata_urlpatterns`` (or any other view) come first in the
+    URLconf, they answer instead: every scope listed, any path accepted, the wrong ``resource``.
+    """
+    from django.urls import Resolver404, resolve
+
+    from django_mcp_scopes.mcp.endpoint import mounted_endpoints
+    from django_mcp_scopes.resources import WELL_KNOWN_PATH
+    from django_mcp_scopes.views import ProtectedResourceMetadataView
+
+    messages: list[CheckMessage] = []
+    for path in sorted({path.rstrip("/") for path, _endpoint in mounted_endpoints()}):
+        url = WELL_KNOWN_PATH + path
+        try:
+            match = resolve(url)
+        except Resolver404:
+            messages.append(
+                Error(
+                    f"Nothing serves {url}, the protected-resource metadata of the MCP endpoint {path}: "
+                    "MCP clients cannot discover its authorization server.",
+                    hint='Add path("", include("django_mcp_scopes.urls")) to the root URLconf.',
+                    id=f"{PREFIX}.E006",
+                )
+            )
+            continue
+        view_class = getattr(match.func, "view_class", None)
+        if not (isinstance(view_class, type) and issubclass(view_class, ProtectedResourceMetadataView)):
+            where = f"{getattr(match.func, '__module__', '?')}.{getattr(match.func, '__qualname__', match.func)}"
+            messages.append(
+                Warning(
+                    f"{url} is answered by {where}, not by django-mcp-scopes: the metadata MCP clients read "
+                    f"for {path} does not come from its registered scopes.",
+                    hint='Put path("", include("django_mcp_scopes.urls")) before the URL patterns that '
+                    "match it (for example django-oauth-toolkit's metadata_urlpatterns).",
+                    id=f"{PREFIX}.W008",
+                )
+            )
+    return messages

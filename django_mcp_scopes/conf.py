@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, overload
 from urllib.parse import urlsplit
@@ -19,6 +20,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 SETTINGS_NAME = "MCP_SCOPES"
+
+LISTING_POLICIES = ("obtainable", "strict", "all")
+"""The values of ``MCP_SCOPES["LISTING_POLICY"]``."""
 
 DEFAULTS: dict[str, Any] = {
     # Public origin of this server, e.g. "https://api.example.com" (scheme, host, optional port;
@@ -67,7 +71,13 @@ DEFAULTS: dict[str, Any] = {
     "INTROSPECTION_ISSUER": None,
     "SERVICE_UNAVAILABLE_RETRY_AFTER": 5,
     # MCP endpoint.
-    "LIST_ALL_OPERATIONS": False,
+    # What tools/list, prompts/list and resources/(templates/)list show a token:
+    # "obtainable": what it may use now, and what its client could obtain by step-up (every scope
+    #   needed is active and the authorization server may grant it to this client);
+    # "strict": only what it may use now; "all": everything the server has.
+    "LISTING_POLICY": "obtainable",
+    # Deprecated: True means LISTING_POLICY "all", False "strict". None: not set.
+    "LIST_ALL_OPERATIONS": None,
     "ALLOWED_ORIGINS": [],
     "MAX_BODY_BYTES": 1024 * 1024,
 }
@@ -322,8 +332,32 @@ class MCPScopesSettings:
         return self._int("SERVICE_UNAVAILABLE_RETRY_AFTER", minimum=1)
 
     @_setting
+    def LISTING_POLICY(self) -> str:
+        user = self._user_settings()
+        legacy = user.get("LIST_ALL_OPERATIONS")
+        if legacy is not None:
+            _require(isinstance(legacy, bool), "LIST_ALL_OPERATIONS", "True, False or None (deprecated)", legacy)
+            if "LISTING_POLICY" in user:
+                raise ImproperlyConfigured(
+                    f"{SETTINGS_NAME} sets both LISTING_POLICY and the deprecated LIST_ALL_OPERATIONS; "
+                    "remove LIST_ALL_OPERATIONS."
+                )
+            replacement = "all" if legacy else "strict"
+            warnings.warn(
+                f'{SETTINGS_NAME}["LIST_ALL_OPERATIONS"] is deprecated: set '
+                f'{SETTINGS_NAME}["LISTING_POLICY"] = "{replacement}" instead.',
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return replacement
+        value = self._get("LISTING_POLICY")
+        _require(value in LISTING_POLICIES, "LISTING_POLICY", f"one of {', '.join(map(repr, LISTING_POLICIES))}", value)
+        return str(value)
+
+    @_setting
     def LIST_ALL_OPERATIONS(self) -> bool:
-        return self._bool("LIST_ALL_OPERATIONS")
+        """Deprecated: whether ``LISTING_POLICY`` is ``"all"``."""
+        return self.LISTING_POLICY == "all"
 
     @_setting
     def ALLOWED_ORIGINS(self) -> list[str]:
@@ -344,7 +378,8 @@ class MCPScopesSettings:
             try:
                 getattr(self, name)
             except ImproperlyConfigured as exc:
-                problems.append(str(exc))
+                if str(exc) not in problems:  # a derived setting (LIST_ALL_OPERATIONS) repeats its source's
+                    problems.append(str(exc))
         return problems
 
 

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.signals import setting_changed
 from django.http import Http404, HttpRequest
-from django.urls import resolve
+from django.urls import URLResolver, get_resolver, get_urlconf, resolve
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 
@@ -320,9 +320,56 @@ def find_protected_resource(path: str, *, urlconf: str | None = None) -> tuple[s
         except Http404:
             continue
         marker = protected_resource_for(match.func)
-        if marker is not None:
-            return normalized, marker
-    return None
+        if marker is None:
+            continue
+        declared = declared_resource_path(match.func)
+        if declared is not None and declared != normalized:
+            # A URL inside a resource declared at another path (``mcp_resource_path``): its
+            # document is the declared path's, never one of its own.
+            return None
+        return normalized, marker
+    declared_marker = _declared_resources(urlconf).get(normalized)
+    return (normalized, declared_marker) if declared_marker is not None else None
+
+
+def declared_resource_path(view: Any) -> str | None:
+    """The normalised ``mcp_resource_path`` a view declares (class attribute or ``as_view()`` keyword)."""
+    initkwargs = getattr(view, "initkwargs", None) or getattr(view, "view_initkwargs", None) or {}
+    value = initkwargs.get("mcp_resource_path")
+    if value is None:
+        for candidate in (view, getattr(view, "view_class", None), getattr(view, "cls", None)):
+            value = getattr(candidate, "mcp_resource_path", None)
+            if value is not None:
+                break
+    if not isinstance(value, str):
+        return None
+    return _normalize_resource_path(value.strip("/"))
+
+
+def _declared_resources(urlconf: str | None) -> dict[str, ProtectedResource]:
+    """Declared ``mcp_resource_path`` -> marker, for resources no URL pattern serves by itself.
+
+    Kept on the resolver, which Django rebuilds whenever the URLconf changes.
+    """
+    resolver = get_resolver(urlconf or get_urlconf())
+    found: dict[str, ProtectedResource] | None = getattr(resolver, "_mcp_declared_resources", None)
+    if found is not None:
+        return found
+    found = {}
+
+    def walk(patterns: Any) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns)
+                continue
+            declared = declared_resource_path(pattern.callback)
+            marker = protected_resource_for(pattern.callback)
+            if declared is not None and marker is not None:
+                found.setdefault(declared, marker)
+
+    walk(resolver.url_patterns)
+    resolver._mcp_declared_resources = found  # type: ignore[attr-defined]
+    return found
 
 
 def scopes_supported(resource: ProtectedResource | None = None) -> list[str]:

@@ -215,4 +215,5 @@ urlpatterns = [
     path("plain/class", PlainClassView.as_view()),
     path("files/<path:name>", plain_file),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("", include("django_mcp_scopes.urls")),
 ]

@@ -414,6 +414,11 @@ def test_resource_path_of_the_view(client, scopes):
     assert parse_challenge(response["WWW-Authenticate"])["resource_metadata"] == (
         "http://testserver/.well-known/oauth-protected-resource/api"
     )
+    # The document the challenge points to exists, and describes /api, not each URL under it.
+    document = client.get("/.well-known/oauth-protected-resource/api")
+    assert document.status_code == 200
+    assert document.json()["resource"] == "http://testserver/api"
+    assert client.get("/.well-known/oauth-protected-resource/api/items/3").status_code == 404
 
 
 def test_base_url_setting_defines_the_resource(client, scopes, settings):

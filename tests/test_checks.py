@@ -233,3 +233,18 @@ def test_scopes_the_mounted_operations_need_are_checked_against_the_database():
     _, output = check(databases=["default"])
     assert our_ids(output) == ["django_mcp_scopes.W007"]
     assert "need scopes that are inactive: entries:publish (" in output
+
+
+@pytest.mark.parametrize(
+    ("urlconf", "expected", "fragment"),
+    [
+        ("tests.check_urlconfs.dot_first", ["django_mcp_scopes.W008"], "is answered by oauth2_provider.views"),
+        ("tests.check_urlconfs.no_metadata", ["django_mcp_scopes.E006"], "Nothing serves /.well-known/"),
+        ("tests.check_urlconfs.ours_first", [], ""),
+    ],
+)
+def test_metadata_urls_must_reach_this_package(urlconf, expected, fragment):
+    with override_settings(ROOT_URLCONF=urlconf):
+        _, output = check(tags=["mcp_scopes"])
+    assert our_ids(output) == expected
+    assert fragment in output

@@ -61,6 +61,8 @@ MALFORMED = {
     "ALLOW_TOKENS_WITHOUT_RESOURCE str": ("ALLOW_TOKENS_WITHOUT_RESOURCE", "no"),
     "MAX_BODY_BYTES zero": ("MAX_BODY_BYTES", 0),
     "INTROSPECTION_TIMEOUT_SECONDS zero": ("INTROSPECTION_TIMEOUT_SECONDS", 0),
+    "LISTING_POLICY unknown": ("LISTING_POLICY", "public"),
+    "LIST_ALL_OPERATIONS str": ("LIST_ALL_OPERATIONS", "yes"),
 }
 
 
@@ -111,3 +113,15 @@ def test_a_malformed_value_is_never_remembered():
             with pytest.raises(ImproperlyConfigured, match="TOKEN_CACHE_SECONDS"):
                 mcp_scopes_settings.TOKEN_CACHE_SECONDS
     assert float(DEFAULTS["TOKEN_CACHE_SECONDS"]) == mcp_scopes_settings.TOKEN_CACHE_SECONDS
+
+
+def test_listing_policy_default_and_its_deprecated_spelling():
+    assert mcp_scopes_settings.LISTING_POLICY == "obtainable"
+    assert mcp_scopes_settings.LIST_ALL_OPERATIONS is False
+    with override_settings(MCP_SCOPES={"LIST_ALL_OPERATIONS": True}):
+        with pytest.warns(DeprecationWarning, match="LIST_ALL_OPERATIONS"):
+            assert mcp_scopes_settings.LISTING_POLICY == "all"
+        assert mcp_scopes_settings.LIST_ALL_OPERATIONS is True
+    both = {"LIST_ALL_OPERATIONS": True, "LISTING_POLICY": "strict"}
+    with override_settings(MCP_SCOPES=both), pytest.raises(ImproperlyConfigured, match="remove LIST_ALL_OPERATIONS"):
+        mcp_scopes_settings.LISTING_POLICY

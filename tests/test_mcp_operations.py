@@ -302,11 +302,11 @@ def test_completion_for_a_resource_template_reference_follows_the_template():
 
 
 def test_listing_everything_is_still_private_when_meta_depends_on_the_token(settings):
-    # LIST_ALL_OPERATIONS lists every tool, but the requiredScopes _meta names the alternative
+    # LISTING_POLICY "all" lists every tool, but the requiredScopes _meta names the alternative
     # closest to each caller's scopes: a server-wide "public" cache hint must not share it.
     from django_mcp_scopes.mcp.context import RequestPrincipal
 
-    settings.MCP_SCOPES = {"LIST_ALL_OPERATIONS": True}
+    settings.MCP_SCOPES = {"LISTING_POLICY": "all"}
     local = MCPServer("listing-cache", subscriptions=False)
 
     @local.tool()

@@ -118,7 +118,7 @@ def test_listing_carries_required_scopes_in_meta():
 
 
 def test_list_all_operations(settings):
-    settings.MCP_SCOPES = {"LIST_ALL_OPERATIONS": True}
+    settings.MCP_SCOPES = {"LISTING_POLICY": "all"}
     response = post("/mcp", rpc("tools/list"), **headers("t-none"))
     tools = {tool["name"]: tool for tool in response.json()["result"]["tools"]}
     assert {"create_entry", "moderate", "count_scopes"} <= set(tools)

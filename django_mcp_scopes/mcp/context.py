@@ -30,6 +30,9 @@ class RequestPrincipal(Principal):
     """
 
     pinned_effective_scopes: frozenset[str] = frozenset()
+    obtainable_scopes: frozenset[str] | None = None
+    """For a listing under the ``"obtainable"`` policy: the effective scopes this client could hold
+    after step-up (``django_mcp_scopes.mcp.listing.obtainable_scopes``); ``None`` when not computed."""
 
     @property
     def effective_scopes(self) -> frozenset[str]:

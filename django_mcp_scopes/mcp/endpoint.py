@@ -22,6 +22,7 @@ from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp import context
 from django_mcp_scopes.mcp.bridge import SDKBridge
 from django_mcp_scopes.mcp.database import handle_server_connections, registration_count
+from django_mcp_scopes.mcp.listing import listing_scopes
 from django_mcp_scopes.mcp.operations import (
     ALTERNATIVE_SCOPES_META_KEY,
     LISTING_METHODS,
@@ -121,12 +122,14 @@ class MCPEndpoint:
         return Decision(requirement, operation)
 
     def filter_listing(self, method: str, result: dict[str, Any], principal: Principal | None, version: str) -> None:
-        """Keep only what ``principal`` may use in a listing result (wire form), annotate what stays."""
+        """Keep what ``MCP_SCOPES["LISTING_POLICY"]`` shows ``principal`` in a listing result (wire
+        form), and annotate what stays with the scopes it needs (``django_mcp_scopes.mcp.listing``)."""
         key, kind = LISTING_METHODS[method]
         items = result.get(key)
         if not isinstance(items, list):
             return
-        list_all = mcp_scopes_settings.LIST_ALL_OPERATIONS
+        policy = mcp_scopes_settings.LISTING_POLICY
+        reachable = listing_scopes(policy, principal)
         effective = principal.effective_scopes if principal is not None else frozenset()
         kept = []
         annotated = False
@@ -136,7 +139,7 @@ class MCPEndpoint:
             operation = listed_operation(self.server, kind, item)
             static = operation.scopes.static if operation is not None and operation.scopes is not None else None
             if static is not None and not static.is_empty:
-                if not list_all and not static.is_satisfied_by(effective):
+                if reachable is not None and not static.is_satisfied_by(reachable):
                     continue
                 meta = dict(item.get("_meta") or {})
                 meta[REQUIRED_SCOPES_META_KEY] = static.challenge_scopes(effective)
@@ -146,7 +149,7 @@ class MCPEndpoint:
                 annotated = True
             kept.append(item)
         result[key] = kept
-        if (annotated or not list_all) and version in MODERN_PROTOCOL_VERSIONS:
+        if (annotated or reachable is not None) and version in MODERN_PROTOCOL_VERSIONS:
             # What is listed (or the scopes its _meta names) depends on the token: no shared cache
             # may serve it to another caller.
             result["cacheScope"] = "private"

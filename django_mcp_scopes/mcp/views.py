@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -58,6 +59,8 @@ from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientSco
 from django_mcp_scopes.mcp.bridge import run_in_loop_thread
 from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
+from django_mcp_scopes.mcp.listing import obtainable_scopes
+from django_mcp_scopes.mcp.operations import LISTING_METHODS
 from django_mcp_scopes.principal import Principal, get_principal
 from django_mcp_scopes.resources import (
     canonicalize_all,
@@ -253,6 +256,12 @@ class MCPView(View):
             assert decision.requirement is not None
             what = method if decision.operation is None else f"{method} {decision.operation.name}"
             return self.insufficient_scope(request, decision.requirement, principal, what, request_id)
+        if method in LISTING_METHODS and mcp_scopes_settings.LISTING_POLICY == "obtainable":
+            # Decided here, where the database may be used; the listing filter runs on the SDK's loop.
+            try:
+                principal = replace(pin(principal), obtainable_scopes=obtainable_scopes(request, principal))
+            except DatabaseError as exc:
+                return self.handle_exception(request, exc)
         return _Call(asgi_scope(request, body, principal), body, principal)
 
     def origin_allowed(self, request: HttpRequest, origin: str) -> bool:

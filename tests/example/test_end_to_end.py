@@ -33,6 +33,15 @@ pytestmark = pytest.mark.live
 
 BASELINE = "entries:read tags:read user:read"
 READ_TOOLS = {"whoami", "list_entries", "get_entry", "list_tags", "get_tag"}
+WRITE_TOOLS = {
+    "create_entry",
+    "update_entry",
+    "delete_entry",
+    "create_tag",
+    "update_tag",
+    "delete_tag",
+    "add_tag_to_entry",
+}
 CALLBACK = "http://127.0.0.1:9/callback"
 
 
@@ -199,7 +208,8 @@ def _journey(server: ExampleServer) -> None:
         "entries:write",
     }
     assert set(seen["first_scope"].split()) == set(BASELINE.split())
-    assert seen["tools"] == READ_TOOLS
+    # The baseline token sees the write tools too: step-up can reach them (LISTING_POLICY "obtainable").
+    assert seen["tools"] == READ_TOOLS | WRITE_TOOLS
     assert seen["me"]["username"] == "demo"
 
     forbidden = [e for e in session.exchanges if e[1] == "/mcp" and e[2] == 403]
@@ -215,6 +225,38 @@ def _journey(server: ExampleServer) -> None:
     assert seen["refreshed"]
     assert seen["entry_id"] in [e["id"] for e in seen["after_refresh"]["entries"]]
     assert session.statuses("/o/token/") == [200, 200, 200]
+
+
+def test_a_client_that_picks_its_tool_from_the_listing_steps_up(server):
+    """As an agent would: find a tool that writes an entry in tools/list (no name known in advance),
+    see from its _meta what it needs beyond the token, call it, and let the client step up."""
+    session = Session(server, Browser("demo", "demo"))
+
+    async def agent() -> dict[str, Any]:
+        async with session.connect() as client:
+            granted = set(session.storage.tokens.scope.split())
+            listed = (await client.list_tools()).tools
+            writers = [
+                tool
+                for tool in listed
+                if {"title", "content"} <= set(tool.input_schema.get("required", []))
+                and not set(tool.meta["io.github.django-mcp-scopes/requiredScopes"]) <= granted
+            ]
+            assert len(writers) == 1, [tool.name for tool in writers]
+            chosen = writers[0]
+            needs = chosen.meta["io.github.django-mcp-scopes/requiredScopes"]
+            result = structured(await client.call_tool(chosen.name, {"title": "Chosen", "content": "From the list"}))
+            return {"name": chosen.name, "needs": needs, "result": result, "scope": session.storage.tokens.scope}
+
+    seen = run(agent())
+    session.browser.close()
+    assert seen["name"] == "create_entry"
+    assert seen["needs"] == ["entries:write"]
+    assert seen["result"]["title"] == "Chosen"
+    assert "entries:write" in seen["scope"].split()
+    assert len(session.authorization_urls) == 2
+    asked = parse_qs(urlsplit(session.authorization_urls[1]).query)["scope"][0].split()
+    assert set(seen["needs"]) <= set(asked)
 
 
 def test_a_second_user_sees_none_of_the_first_users_journal(server):
@@ -380,12 +422,15 @@ def _check_the_token_no_longer_writes(server: ExampleServer, session: Session, t
 
     reader = Session(server, Browser("demo", "demo"))
 
-    async def titles() -> list[str]:
+    async def titles() -> tuple[list[str], set[str]]:
         async with reader.connect() as client:
-            return [e["title"] for e in structured(await client.call_tool("list_entries", {}))["entries"]]
+            entries = structured(await client.call_tool("list_entries", {}))["entries"]
+            return [e["title"] for e in entries], {tool.name for tool in (await client.list_tools()).tools}
 
-    listed = run(titles())
+    listed, tools = run(titles())
     assert "Before" in listed and "After" not in listed
+    # No step-up can reach an inactive scope: the tools that need it are no longer listed.
+    assert tools == READ_TOOLS | {"create_tag", "update_tag", "delete_tag"}
 
 
 def test_discovery_documents_agree(server):
@@ -433,15 +478,7 @@ def test_every_tool_with_schemas_and_bad_input(server):
 
     seen = run(scenario())
     tools = seen["tools"]
-    assert set(tools) == READ_TOOLS | {
-        "create_entry",
-        "update_entry",
-        "delete_entry",
-        "create_tag",
-        "update_tag",
-        "delete_tag",
-        "add_tag_to_entry",
-    }
+    assert set(tools) == READ_TOOLS | WRITE_TOOLS
     for tool in tools.values():
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name

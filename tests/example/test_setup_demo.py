@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from oauth2_provider.models import Application
 
 from django_mcp_scopes.models import Scope
 from django_mcp_scopes.registry import scope_registry
@@ -19,7 +20,8 @@ def setup_demo(*args):
 
 def test_creates_scopes_hierarchy_baseline_and_users():
     out = setup_demo("--port", "8123")
-    assert "Scopes: 5 created, 0 already present. Users created: demo, admin." in out
+    assert "Scopes: 5 created, 0 already present. Users created: demo, admin. MCP Inspector client: created." in out
+    assert "--cli http://127.0.0.1:8123/mcp --client-id mcp-inspector" in out
     assert "http://127.0.0.1:8123/mcp" in out
     assert "claude mcp add --transport http journal http://127.0.0.1:8123/mcp" in out
     assert scope_registry.baseline() == ["entries:read", "tags:read", "user:read"]
@@ -32,6 +34,11 @@ def test_creates_scopes_hierarchy_baseline_and_users():
     assert demo.check_password("demo") and not demo.is_staff
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("admin")
+    inspector = Application.objects.get(client_id="mcp-inspector")
+    assert inspector.client_type == Application.CLIENT_PUBLIC
+    assert inspector.authorization_grant_type == Application.GRANT_AUTHORIZATION_CODE
+    assert inspector.redirect_uri_allowed("http://127.0.0.1:51234/oauth/callback")
+    assert not inspector.redirect_uri_allowed("http://evil.example:6276/oauth/callback")
 
 
 def test_is_idempotent_and_keeps_what_an_admin_changed():
@@ -45,7 +52,7 @@ def test_is_idempotent_and_keeps_what_an_admin_changed():
     demo.set_password("changed")
     demo.save()
     out = setup_demo()
-    assert "Scopes: 0 created, 5 already present. Users created: none." in out
+    assert "Scopes: 0 created, 5 already present. Users created: none. MCP Inspector client: already present." in out
     assert Scope.objects.count() == 5
     scope.refresh_from_db()
     assert scope.description == "Edited by an admin" and not scope.is_active

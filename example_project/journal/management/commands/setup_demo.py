@@ -4,6 +4,8 @@ Creates the journal's scopes (declared in ``example_project/journal/scopes.py``)
 with their descriptions, baseline flag and implications; a scope that already exists is left as it
 is (an administrator may have edited it). Creates the demo user ``demo`` (password ``demo``) and,
 unless ``--no-admin``, a superuser ``admin`` (password ``admin``) for the admin site, if missing.
+Creates a public client ``mcp-inspector`` for the MCP Inspector's CLI, if missing (see
+``docs/example.md``: the Inspector steps up only with a client id it was given).
 Everything happens in one transaction: a failure leaves nothing half-done.
 """
 
@@ -21,6 +23,11 @@ from django_mcp_scopes.registry import scope_registry
 from example_project.journal.scopes import JOURNAL_SCOPES, declare_journal_scopes
 
 DEMO_USERS = [("demo", "demo", False), ("admin", "admin", True)]
+
+INSPECTOR_CLIENT_ID = "mcp-inspector"
+# The Inspector's default callback. A loopback IP redirect matches on any port (RFC 8252 section 7.3,
+# as django-oauth-toolkit implements it), so --callback-url may pick another port of 127.0.0.1.
+INSPECTOR_REDIRECT_URIS = "http://127.0.0.1:6276/oauth/callback"
 
 
 class Command(BaseCommand):
@@ -41,11 +48,13 @@ class Command(BaseCommand):
             created = self._create_scopes({name: declared[name] for name in JOURNAL_SCOPES})
             users = [u for u in DEMO_USERS if not (options["no_admin"] and u[2])]
             new_users = self._create_users(users)
+            inspector_created = self._create_inspector_client()
         if created:
             scope_registry.invalidate()
         self.stdout.write(
             f"Scopes: {len(created)} created, {len(JOURNAL_SCOPES) - len(created)} already present. "
-            f"Users created: {', '.join(new_users) or 'none'}."
+            f"Users created: {', '.join(new_users) or 'none'}. "
+            f"MCP Inspector client: {'created' if inspector_created else 'already present'}."
         )
         self._print_instructions(options["host"], port, with_admin=not options["no_admin"])
 
@@ -78,6 +87,24 @@ class Command(BaseCommand):
             created.append(username)
         return created
 
+    def _create_inspector_client(self) -> bool:
+        """A public client with PKCE and a loopback redirect: what the Inspector would register itself."""
+        from oauth2_provider.models import get_application_model
+
+        application_model = get_application_model()
+        _application, created = application_model.objects.get_or_create(
+            client_id=INSPECTOR_CLIENT_ID,
+            defaults={
+                "name": "MCP Inspector (CLI)",
+                "client_type": application_model.CLIENT_PUBLIC,
+                "authorization_grant_type": application_model.GRANT_AUTHORIZATION_CODE,
+                "redirect_uris": INSPECTOR_REDIRECT_URIS,
+                "client_secret": "",
+                "hash_client_secret": False,
+            },
+        )
+        return created
+
     def _print_instructions(self, host: str, port: str, *, with_admin: bool) -> None:
         base = f"http://{host}:{port}"
         lines = [
@@ -92,6 +119,8 @@ class Command(BaseCommand):
         lines += [
             "Connect:",
             f"  MCP Inspector: npx @modelcontextprotocol/inspector  (Streamable HTTP, URL {base}/mcp)",
+            f"  its CLI:       npx @modelcontextprotocol/inspector --cli {base}/mcp --client-id {INSPECTOR_CLIENT_ID} "
+            "--method tools/list",
             f"  Claude Code:   claude mcp add --transport http journal {base}/mcp",
             f'  VS Code:       .vscode/mcp.json  {{"servers": {{"journal": {{"type": "http", "url": "{base}/mcp"}}}}}}',
             "Demo accounts are for local use only.",

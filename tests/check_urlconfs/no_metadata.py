@@ -1,0 +1,6 @@
+"""An MCP endpoint without django_mcp_scopes.urls: nothing serves its metadata."""
+
+from django_mcp_scopes.mcp import mcp_path
+from tests.mcp_app import StaticTokenAuthentication, server
+
+urlpatterns = [*mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication])]

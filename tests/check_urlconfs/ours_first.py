@@ -1,0 +1,13 @@
+"""Ours before django-oauth-toolkit's: the right order."""
+
+from django.urls import include, path
+from oauth2_provider.urls import metadata_urlpatterns
+
+from django_mcp_scopes.mcp import mcp_path
+from tests.mcp_app import StaticTokenAuthentication, server
+
+urlpatterns = [
+    path("", include("django_mcp_scopes.urls")),
+    path("", include(metadata_urlpatterns)),
+    *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+]
