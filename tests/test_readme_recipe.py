@@ -145,7 +145,7 @@ def test_the_recipe_parses_and_covers_every_file():
         ("notes/mcp.py", "whole file"),
         ("mysite/urls.py", "whole file"),
     }
-    assert [step.kind for step in steps][0] == "sh" and [step.kind for step in steps][-1] == "sh"
+    assert steps[0].kind == "sh" and steps[-1].kind == "sh"
 
 
 def test_a_fresh_project_built_from_the_readme_serves_mcp_with_step_up(tmp_path):
