@@ -91,6 +91,8 @@ def check_authorization_server(app_configs: Sequence[AppConfig] | None = None, *
                 id=f"{PREFIX}.E002",
             )
         )
+    if servers == [] and apps.is_installed("oauth2_provider"):
+        messages.extend(_own_authorization_server_problems())
     if apps.is_installed("oauth2_provider"):
         from django_mcp_scopes.backends import DatabaseScopes
 
@@ -110,6 +112,29 @@ def check_authorization_server(app_configs: Sequence[AppConfig] | None = None, *
                 )
             )
     return messages
+
+
+def _own_authorization_server_problems() -> list[CheckMessage]:
+    """This project issues the tokens (no external issuer): can an MCP client get one here?"""
+    from django.urls import Resolver404, resolve
+
+    from django_mcp_scopes.mcp.endpoint import mounted_endpoints
+
+    if not mounted_endpoints():
+        return []  # no MCP endpoint yet: nothing for a client to be refused
+    try:
+        resolve("/.well-known/oauth-authorization-server")
+    except Resolver404:
+        return [
+            Error(
+                "This project is its own authorization server (AUTHORIZATION_SERVERS is empty), but nothing "
+                "serves /.well-known/oauth-authorization-server: MCP clients cannot find where to get a token.",
+                hint='Add path("", include("django_mcp_scopes.oauth.urls")) to the root URLconf, or set '
+                f'{SETTINGS_NAME}["AUTHORIZATION_SERVERS"] to the issuer of another authorization server.',
+                id=f"{PREFIX}.E007",
+            )
+        ]
+    return []
 
 
 def _dot_settings() -> dict[str, Any]:

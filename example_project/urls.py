@@ -11,8 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # RFC 8414 authorization-server metadata (root) and the OAuth endpoints under /o/.
-    path("", include("example_project.oauth.urls")),
+    # The authorization server: RFC 8414 metadata at the root, the OAuth endpoints under /o/.
+    path("", include("django_mcp_scopes.oauth.urls")),
     # RFC 9728 protected-resource metadata for every protected endpoint.
     path("", include("django_mcp_scopes.urls")),
     # The journal's MCP endpoint (Streamable HTTP, WSGI and ASGI).

@@ -240,6 +240,11 @@ def test_scopes_the_mounted_operations_need_are_checked_against_the_database():
     [
         ("tests.check_urlconfs.dot_first", ["django_mcp_scopes.W008"], "is answered by oauth2_provider.views"),
         ("tests.check_urlconfs.no_metadata", ["django_mcp_scopes.E006"], "Nothing serves /.well-known/"),
+        (
+            "tests.check_urlconfs.no_authorization_server",
+            ["django_mcp_scopes.E007"],
+            "nothing serves /.well-known/oauth-authorization-server",
+        ),
         ("tests.check_urlconfs.ours_first", [], ""),
     ],
 )

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views import View
+from oauth2_provider.views import OAuthServerMetadataView
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
@@ -118,6 +119,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("", include("django_mcp_scopes.urls")),
+    # RFC 8414 at the root: this test project is its own authorization server (check E007).
+    path(".well-known/oauth-authorization-server", OAuthServerMetadataView.as_view()),
     *discovery_patterns,
     path("_registry/", registry_state),
     # The MCP test server, so the admin's MCP pages (tests/test_admin_operations.py) have an endpoint to show.

@@ -1,6 +1,12 @@
 """An MCP endpoint without django_mcp_scopes.urls: nothing serves its metadata."""
 
+from django.urls import path
+from oauth2_provider.views import OAuthServerMetadataView
+
 from django_mcp_scopes.mcp import mcp_path
 from tests.mcp_app import StaticTokenAuthentication, server
 
-urlpatterns = [*mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication])]
+urlpatterns = [
+    path(".well-known/oauth-authorization-server", OAuthServerMetadataView.as_view()),
+    *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from oauth2_provider.cimd import CIMDError
 
-from example_project.oauth.cimd import PolicyCheckedFetcher
+from django_mcp_scopes.oauth.cimd import PolicyCheckedFetcher
 
 
 def document_path(directory: str | Path, client_id: str) -> Path:

@@ -66,8 +66,12 @@ _KINDS: dict[str, dict[str, Any]] = {
 
 
 class ExampleServer:
-    """The example under ``kind``; ``database_url`` (a PostgreSQL server) and ``server_options``
-    (e.g. ``{"workers": 2}``) override the defaults; keyword arguments are added to its environment."""
+    """The example under ``kind``; subclasses serve another project (``settings_module``, ``apps``,
+    ``load_data``). ``database_url`` (a PostgreSQL server) and ``server_options`` (e.g.
+    ``{"workers": 2}``) override the defaults; keyword arguments are added to its environment."""
+
+    settings_module = "tests.example.live_settings"
+    apps = {"wsgi": "example_project.wsgi:application", "asgi": "example_project.asgi:application"}
 
     def __init__(
         self,
@@ -105,7 +109,7 @@ class ExampleServer:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            DJANGO_SETTINGS_MODULE="tests.example.live_settings",
+            DJANGO_SETTINGS_MODULE=self.settings_module,
             CIMD_DOCUMENTS_DIR=str(self._workdir / "cimd"),
             PYTHONPATH=str(ROOT),
             CACHE_KEY_PREFIX=f"example-live-{secrets.token_hex(6)}",
@@ -130,21 +134,28 @@ class ExampleServer:
         return result.stdout
 
     def _load_demo(self, port: int) -> None:
-        if not self._demo_loaded:  # --port only shapes the URLs the command prints
-            self.manage("setup_demo", "--port", str(port))
+        if not self._demo_loaded:
+            self.load_data(port)
             self._demo_loaded = True
+
+    def load_data(self, port: int) -> None:
+        """Fill the fresh database (once, before the first start); ``port`` is the one it will serve on."""
+        self.manage("setup_demo", "--port", str(port))  # --port only shapes the URLs the command prints
 
     def start(self) -> ExampleServer:
         self._db = _Database(self._workdir, self.database_url)
         self.manage("migrate", "--noinput", "-v", "0")
         env = self.env
+        options = dict(_KINDS[self.kind])
+        if "app" in options:
+            options["app"] = self.apps[self.kind]
         self._live = LiveServer(
             env["DJANGO_SETTINGS_MODULE"],
             env=env,
             ready_path="/.well-known/oauth-authorization-server",
             ready_status=200,
             prepare=self._load_demo,
-            **{**_KINDS[self.kind], **self.server_options},
+            **{**options, **self.server_options},
         )
         try:
             self._live.start()

@@ -529,19 +529,27 @@ def test_wrong_password_stays_on_the_login_page(client):
 
 
 # CORS for browser-based clients ------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/o/token/", "/o/register/", "/.well-known/oauth-authorization-server"])
-def test_browser_clients_may_call_the_machine_endpoints(server, path):
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/o/token/", "POST"),
+        ("/o/register/", "POST"),
+        ("/o/revoke_token/", "POST"),
+        ("/.well-known/oauth-authorization-server", "GET"),
+    ],
+)
+def test_browser_clients_may_call_the_machine_endpoints(server, path, method):
     origin = {"Origin": "http://localhost:6274"}
     preflight = httpx.options(
         server.base_url + path,
-        headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"},
+        headers={**origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": "content-type"},
     )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "*"
-    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert method in preflight.headers["access-control-allow-methods"]
     assert "Content-Type" in preflight.headers["access-control-allow-headers"]
     assert "access-control-allow-credentials" not in preflight.headers
-    response = httpx.post(server.base_url + path, headers=origin, data={})
+    response = httpx.request(method, server.base_url + path, headers=origin, data={} if method == "POST" else None)
     assert response.headers["access-control-allow-origin"] == "*"
 
 

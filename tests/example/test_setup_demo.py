@@ -78,3 +78,32 @@ def test_bad_port_is_refused_and_writes_nothing(port):
         setup_demo("--port", port)
     assert not Scope.objects.exists()
     assert not get_user_model().objects.exists()
+
+
+def test_check_deploy_with_production_settings_lists_no_dot_warning(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.live import ROOT
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_BASE_URL": "https://journal.example.com",
+        "DJANGO_SECRET_KEY": "x" * 64,
+        "EXAMPLE_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert "oauth2_provider.W" not in output, output
+    assert "oauth2_provider.E" not in output, output

@@ -1,1 +1,0 @@
-"""The example's authorization server: django-oauth-toolkit, configured and extended through its hooks."""
