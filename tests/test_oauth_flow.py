@@ -238,3 +238,30 @@ def test_the_login_url_is_found_under_a_script_prefix(flow, settings):
         assert login_url() == "/tenant/o/token/"
     finally:
         set_script_prefix("/")
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "data", "content_type"),
+    [
+        ("post", "/o/token/", {"grant_type": "refresh_token", "refresh_token": "a\x00b"}, None),
+        ("post", "/o/revoke_token/", {"token": "\x00"}, None),
+        ("get", "/o/authorize/?response_type=code&client_id=%00", None, None),
+        (
+            "post",
+            "/o/register/",
+            '{"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "a\\u0000"}',
+            "application/json",
+        ),
+        ("get", "/o/register/abc%00/", None, None),
+    ],
+)
+def test_nul_characters_are_refused_before_any_lookup(flow, django_assert_num_queries, method, url, data, content_type):
+    """PostgreSQL text cannot hold NUL: a lookup with one was a 500 there (found by CI on PostgreSQL)."""
+    kwargs = {"content_type": content_type} if content_type else {}
+    with django_assert_num_queries(0):
+        response = getattr(flow.client, method)(url, data, **kwargs) if data is not None else flow.client.get(url)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "Request parameters must not contain NUL characters.",
+    }

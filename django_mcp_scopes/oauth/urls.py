@@ -23,7 +23,7 @@ from oauth2_provider import views as dot_views
 
 from django_mcp_scopes.oauth.cors import allow_any_origin
 from django_mcp_scopes.oauth.registration import PublicClientManagementView, PublicClientRegistrationView
-from django_mcp_scopes.oauth.views import MCPAuthorizationView, MCPLoginView
+from django_mcp_scopes.oauth.views import MCPAuthorizationView, MCPLoginView, refuse_nul_characters
 
 app_name = "oauth2_provider"
 
@@ -36,22 +36,26 @@ def _patterns(prefix: str) -> list[Any]:
             allow_any_origin("GET")(dot_views.OAuthServerMetadataView.as_view()),
             name="oauth-server-metadata",
         ),
-        path(f"{prefix}authorize/", MCPAuthorizationView.as_view(), name="authorize"),
+        path(f"{prefix}authorize/", refuse_nul_characters(MCPAuthorizationView.as_view()), name="authorize"),
         path(f"{prefix}login/", MCPLoginView.as_view(), name="mcp-login"),
-        path(f"{prefix}token/", allow_any_origin("POST")(dot_views.TokenView.as_view()), name="token"),
+        path(
+            f"{prefix}token/",
+            allow_any_origin("POST")(refuse_nul_characters(dot_views.TokenView.as_view())),
+            name="token",
+        ),
         path(
             f"{prefix}revoke_token/",
-            allow_any_origin("POST")(dot_views.RevokeTokenView.as_view()),
+            allow_any_origin("POST")(refuse_nul_characters(dot_views.RevokeTokenView.as_view())),
             name="revoke-token",
         ),
         path(
             f"{prefix}register/",
-            allow_any_origin("POST")(PublicClientRegistrationView.as_view()),
+            allow_any_origin("POST")(refuse_nul_characters(PublicClientRegistrationView.as_view())),
             name="dcr-register",
         ),
         path(
             f"{prefix}register/<str:client_id>/",
-            allow_any_origin("GET, PUT, DELETE")(PublicClientManagementView.as_view()),
+            allow_any_origin("GET, PUT, DELETE")(refuse_nul_characters(PublicClientManagementView.as_view())),
             name="dcr-register-management",
         ),
     ]

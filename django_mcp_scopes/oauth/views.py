@@ -22,12 +22,13 @@ Both pages send ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, get_script_prefix, resolve, reverse
 from django.utils.decorators import method_decorator
@@ -159,3 +160,39 @@ class MCPLoginView(LoginView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return _secure_page(super().dispatch(request, *args, **kwargs))
+
+
+_NUL_DESCRIPTION = "Request parameters must not contain NUL characters."
+
+
+def _carries_nul(request: HttpRequest) -> bool:
+    if "\x00" in request.path:
+        return True
+    if any("\x00" in value for values in request.GET.lists() for value in values[1]):
+        return True
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return False
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return any("\x00" in value for values in request.POST.lists() for value in values[1])
+    if request.content_type == "application/json":
+        body = request.body.lower()
+        return b"\x00" in body or b"\\u0000" in body
+    return False
+
+
+def refuse_nul_characters(view: Any) -> Any:
+    """400 ``invalid_request`` for a parameter holding NUL, before django-oauth-toolkit looks it up.
+
+    PostgreSQL text cannot hold NUL: DOT's lookup of such a client id, code or token raised
+    ``DataError`` (a 500 on PostgreSQL, a plain miss on SQLite).
+    """
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if _carries_nul(request):
+            response = JsonResponse({"error": "invalid_request", "error_description": _NUL_DESCRIPTION}, status=400)
+            response["Cache-Control"] = "no-store"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapped
