@@ -58,9 +58,11 @@ _CLIENT_ID_CLAIMS = ("client_id", "azp", "cid", "appid")  # RFC 9068, OIDC, Okta
 
 def _segments(token: str) -> list[str] | None:
     parts = token.split(".")
-    if len(parts) != 3 or not all(_SEGMENT.fullmatch(part) for part in parts):
+    if len(parts) != 3 or not _SEGMENT.fullmatch(parts[0]) or not _SEGMENT.fullmatch(parts[1]):
         return None
-    return parts
+    if parts[2] and not _SEGMENT.fullmatch(parts[2]):
+        return None
+    return parts  # an empty signature ("alg": "none") is routed here, then refused
 
 
 def _json_segment(segment: str) -> Any:
@@ -139,6 +141,9 @@ _PYJWT_REFUSALS: list[tuple[type[Exception], str, str]] = [
     (jwt.InvalidIssuerError, "The access token was issued by another issuer (iss).", "wrong_issuer"),
     (jwt.MissingRequiredClaimError, "The access token lacks a required claim (exp, iss or aud).", "missing_claim"),
     (jwt.InvalidSignatureError, "The access token's signature is not valid.", "bad_signature"),
+    (jwt.exceptions.InvalidSubjectError, "The access token's subject (sub) is not a string.", "malformed_jwt"),
+    (jwt.InvalidIssuedAtError, "The access token's issue time (iat) is not a number.", "malformed_jwt"),
+    (jwt.exceptions.InvalidJTIError, "The access token's id (jti) is not a string.", "malformed_jwt"),
 ]
 
 
