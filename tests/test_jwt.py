@@ -22,6 +22,7 @@ from oauth2_provider.models import AccessToken
 
 from django_mcp_scopes.authentication import authenticate_request
 from django_mcp_scopes.conf import mcp_scopes_settings
+from django_mcp_scopes.exceptions import InvalidToken
 from django_mcp_scopes.tokens.jwks import jwks_cache
 from tests.enforcement_support import make_scopes, make_token
 from tests.jwt_support import SigningKey, b64, forge, forge_hs256, key_server
@@ -285,6 +286,21 @@ def test_wrong_iss_is_never_sent_to_the_jwt_rules_nor_accepted(client, configure
     token = keys["a"].sign(claims(iss="https://evil.example"))
     body = refused(call(client, token), "does not trust")
     assert "iss" in body["error_description"]
+
+
+@pytest.mark.urls("tests.urls")
+def test_an_issuer_spelled_with_a_trailing_slash_is_used_verbatim(client, provider, keys, alice):
+    auth0_style = "https://tenant.auth0.example/"
+    entry = {"ISSUER": auth0_style, "JWKS_URI": provider.url + "/jwks", "AUDIENCES": ["https://api.example/x"]}
+    with override_settings(MCP_SCOPES={"JWT_ISSUERS": [entry]}):
+        document = client.get("/.well-known/oauth-protected-resource/narrow/mcp").json()
+        assert document["authorization_servers"] == [auth0_style]  # byte-identical to the provider's issuer
+        token = keys["a"].sign(claims(iss=auth0_style, aud=["https://api.example/x", "https://tenant/userinfo"]))
+        request = RequestFactory().get("/narrow/mcp", HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert authenticate_request(request).extra["issuer"] == auth0_style
+        with pytest.raises(InvalidToken):
+            bad = keys["a"].sign(claims(iss=auth0_style.rstrip("/"), aud="https://api.example/x"))
+            authenticate_request(RequestFactory().get("/narrow/mcp", HTTP_AUTHORIZATION=f"Bearer {bad}"))
 
 
 def test_an_issuer_with_a_trailing_slash_is_not_the_same_issuer(client, configure, keys, alice):
