@@ -187,12 +187,29 @@ def _jwt_facts(token: str, issuer: Any, resource: str) -> dict[str, Any]:
         raise AuthServiceUnavailable() from exc
 
 
+def _dot_installed() -> bool:
+    from django.apps import apps
+
+    return apps.is_installed("oauth2_provider")
+
+
+def _unknown_token(token: str) -> InvalidToken:
+    if mcp_scopes_settings.JWT_ISSUERS and jwt_tokens.looks_like_jwt(token):
+        return InvalidToken(
+            "The access token is a JWT from an issuer this server does not trust (iss).", reason="untrusted_issuer"
+        )
+    return InvalidToken("The access token is unknown, expired or revoked.", reason="unknown_token")
+
+
 def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
     issuer = jwt_tokens.trusted_issuer(token)
     if issuer is not None:
         return _jwt_facts(token, issuer, resource)
     if introspection.is_enabled():
         return introspection.facts(token, checksum)
+    if not _dot_installed():
+        # JWTs only (no django-oauth-toolkit tables to look the token up in).
+        raise _unknown_token(token)
     cached = token_cache.get(checksum)
     if cached == REVOKED:
         raise InvalidToken("The access token has been revoked.", reason="revoked")
@@ -201,11 +218,8 @@ def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
     try:
         facts = _local_facts(token, resource)
     except TokenError as exc:
-        if exc.reason == "unknown_token" and mcp_scopes_settings.JWT_ISSUERS and jwt_tokens.looks_like_jwt(token):
-            raise InvalidToken(
-                "The access token is a JWT from an issuer this server does not trust (iss).",
-                reason="untrusted_issuer",
-            ) from None
+        if exc.reason == "unknown_token":
+            raise _unknown_token(token) from None
         raise
     except DatabaseError as exc:
         raise AuthServiceUnavailable() from exc

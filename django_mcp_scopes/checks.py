@@ -75,11 +75,12 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 def check_authorization_server(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     servers = _safe(lambda: mcp_scopes_settings.AUTHORIZATION_SERVERS)
-    if servers == [] and not apps.is_installed("oauth2_provider"):
+    issuers = _safe(lambda: mcp_scopes_settings.JWT_ISSUERS)
+    if servers == [] and not issuers and not apps.is_installed("oauth2_provider"):
         messages.append(
             Error(
                 "No authorization server: MCP clients cannot find where to get a token.",
-                hint=f'Set {SETTINGS_NAME}["AUTHORIZATION_SERVERS"] to your issuer URL(s), or add '
+                hint=f'Set {SETTINGS_NAME}["AUTHORIZATION_SERVERS"] (or "JWT_ISSUERS") to your issuer URL(s), or add '
                 '"oauth2_provider" to INSTALLED_APPS to be your own authorization server.',
                 id=f"{PREFIX}.E002",
             )

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
-from django.test import RequestFactory, override_settings
+from django.test import RequestFactory, modify_settings, override_settings
 from oauth2_provider.models import AccessToken
 
 from django_mcp_scopes.authentication import authenticate_request
@@ -386,6 +386,16 @@ def test_a_jwt_shaped_dot_token_of_an_untrusted_issuer_goes_to_dot(client, confi
     _token, row = make_token("notes:read", resource=[RESOURCE])
     AccessToken.objects.filter(pk=row.pk).update(token=own, token_checksum=hashlib.sha256(own.encode()).hexdigest())
     assert call(client, own).status_code == 200
+
+
+def test_a_project_without_django_oauth_toolkit_accepts_jwts_only(client, configure, keys, alice):
+    configure()
+    with modify_settings(INSTALLED_APPS={"remove": ["oauth2_provider"]}):
+        assert call(client, keys["a"].sign(claims())).status_code == 200
+        refused(call(client, "opaque-token-of-nobody"), "unknown")
+        refused(call(client, keys["a"].sign(claims(iss="https://evil.example"))), "does not trust")
+        errors = {message.id for message in checks.run_checks(tags=["mcp_scopes"])}
+        assert "django_mcp_scopes.E002" not in errors  # the JWT issuers are the authorization servers
 
 
 # --- the key set --------------------------------------------------------------------------------------
