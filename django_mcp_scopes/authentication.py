@@ -236,7 +236,8 @@ def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
 def _check_facts(facts: dict[str, Any], resource: str) -> str | None:
     """Refuse what no cache may let through; return the matching resource binding."""
     expires = facts.get("expires")
-    if expires is not None and expires <= _now():
+    # A JWT was just checked with JWT_LEEWAY_SECONDS of skew (and is never cached).
+    if expires is not None and expires <= _now() and facts.get("source") != "jwt":
         raise InvalidToken("The access token has expired.", reason="expired")
     return check_resource_binding(facts["resources"], resource, registration_token=_seed(facts)[3])
 

@@ -24,6 +24,7 @@ from django_mcp_scopes.authentication import authenticate_request
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import InvalidToken
 from django_mcp_scopes.tokens.jwks import jwks_cache
+from tests.conftest import clear_cache
 from tests.enforcement_support import make_scopes, make_token
 from tests.jwt_support import SigningKey, b64, forge, forge_hs256, key_server
 
@@ -272,12 +273,20 @@ def test_refused(client, configure, keys, alice, case, caplog):
     assert not signature or signature not in caplog.text  # not even the signature
 
 
+def test_the_clock_skew_applies_to_exp(client, configure, keys, alice):
+    now = int(time.time())
+    configure()  # JWT_LEEWAY_SECONDS defaults to 60
+    assert call(client, keys["a"].sign(claims(exp=now - 30, iat=now - 300))).status_code == 200
+    configure({"JWT_LEEWAY_SECONDS": 0})
+    refused(call(client, keys["a"].sign(claims(exp=now - 30, iat=now - 300))), "expired")
+
+
 def test_a_token_without_kid_uses_the_only_key(client, configure, keys, alice, provider):
     configure()
     assert call(client, keys["a"].sign(claims(), kid=None)).status_code == 200
     provider.keys = [keys["a"].jwk, keys["b"].jwk]
     jwks_cache.clear_local()
-    cache.clear()
+    clear_cache(cache)  # this run's keys only, never FLUSHDB on a shared Redis
     refused(call(client, keys["a"].sign(claims(), kid=None)), "names no key")
 
 
