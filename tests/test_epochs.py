@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.core.cache import caches
 from django.db import transaction
 from django.test import override_settings
 
@@ -19,6 +20,9 @@ def flaky():
     flaky_cache.down = False
     flaky_cache.calls.clear()
     with override_settings(CACHES=FLAKY, MCP_SCOPES={"CACHE_RETRY_SECONDS": 60}):
+        # LocMem keeps its entries per LOCATION for the whole run: start every test empty, or a
+        # tombstone left by the previous one (same epoch, after its rollback) is read back.
+        caches["default"].clear()
         token_cache.clear_local()
         yield flaky_cache
     flaky_cache.down = False
