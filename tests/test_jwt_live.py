@@ -39,6 +39,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.auth import get_user_model
 from jwt.algorithms import RSAAlgorithm
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.client import Client
@@ -109,8 +110,8 @@ class Provider:
             "port": self.port,
             "jwks": {"keys": self.keys},
             "clients": [
-                {"client_id": "service", "client_secret": "service-secret", **service},
-                {"client_id": "short-lived", "client_secret": "short-secret", **service},
+                {"client_id": "jwt-live-service", "client_secret": "service-secret", **service},
+                {"client_id": "jwt-live-short", "client_secret": "short-secret", **service},
             ],
             "resources": self.resources,
         }
@@ -152,8 +153,8 @@ class Provider:
         self.keys = keys
         self.start()
 
-    def token(self, resource: str, scope: str = "entries:read", client: str = "service") -> str:
-        secret = {"service": "service-secret", "short-lived": "short-secret"}[client]
+    def token(self, resource: str, scope: str = "entries:read", client: str = "jwt-live-service") -> str:
+        secret = {"jwt-live-service": "service-secret", "jwt-live-short": "short-secret"}[client]
         response = httpx.post(
             self.issuer + "/token",
             data={
@@ -180,7 +181,7 @@ class Servers:
 
 
 @pytest.fixture(scope="module")
-def servers(live_db):  # noqa: F811
+def servers(live_db, django_db_blocker):  # noqa: F811
     node = _node()
     _install_provider()
     with tempfile.TemporaryDirectory(prefix="mcp-scopes-idp-") as workdir:
@@ -201,6 +202,9 @@ def servers(live_db):  # noqa: F811
         finally:
             mcp.stop()
             provider.stop()
+            with django_db_blocker.unblock():
+                # Created by the server on first sight (CREATE_USERS), committed: leave no trace.
+                get_user_model().objects.filter(username__startswith="jwt-live-").delete()
 
 
 @pytest.fixture
@@ -341,7 +345,7 @@ class Session:
 
 
 def test_the_official_client_through_discovery_authorization_and_step_up(servers):
-    session = Session(servers, ProviderBrowser("alice"))
+    session = Session(servers, ProviderBrowser("jwt-live-alice"))
 
     async def journey() -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -384,8 +388,8 @@ def test_the_official_client_through_discovery_authorization_and_step_up(servers
     assert session.browser.forms_seen[:2] == ["login", "consent"]
 
     # The tool saw the Django user mapped from sub, and the provider's claims.
-    assert seen["me"]["username"] == "alice"
-    assert seen["me"]["sub"] == "alice"
+    assert seen["me"]["username"] == "jwt-live-alice"
+    assert seen["me"]["sub"] == "jwt-live-alice"
     assert seen["me"]["tenant"] == "test-tenant"
     assert seen["me"]["issuer"] == servers.provider.issuer
     assert seen["entries"] == {"result": ["first entry"]}
@@ -412,8 +416,8 @@ def test_the_metadata_names_the_provider(servers):
 def test_a_provider_token_is_accepted(fresh_keys):
     token = fresh_keys.provider.token(fresh_keys.mcp_url)
     me = tool_result(call_tool(fresh_keys, token))
-    assert me["client_id"] == "service"
-    assert me["username"] == "service"  # sub of a client-credentials token is the client id (RFC 9068)
+    assert me["client_id"] == "jwt-live-service"
+    assert me["username"] == "jwt-live-service"  # sub of a client-credentials token is the client id (RFC 9068)
     assert me["scopes"] == ["entries:read"]
     denied = call_tool(fresh_keys, token, "create_entry", {"title": "x"})
     assert denied.status_code == 403
@@ -425,7 +429,7 @@ def test_a_token_for_another_audience_is_refused(servers):
 
 
 def test_an_expired_token_is_refused(servers):
-    token = servers.provider.token(servers.mcp_url, client="short-lived")
+    token = servers.provider.token(servers.mcp_url, client="jwt-live-short")
     assert call_tool(servers, token).status_code == 200
     time.sleep(3.1)
     refused(call_tool(servers, token), "expired")

@@ -6,7 +6,7 @@
 // and the static clients. It is read again on every resource lookup, so a test can add the MCP
 // endpoint's URL ("resources": {url: "space-separated scopes"}) after both servers are up.
 // Access tokens for a listed resource are RFC 9068 JWTs (typ at+jwt, aud = the resource URL,
-// scope = the granted scopes); the client "short-lived" gets ones that expire after two seconds.
+// scope = the granted scopes); the client "jwt-live-short" gets ones that expire after two seconds.
 // Login and consent are oidc-provider's development forms (any login and password).
 import { readFileSync } from 'node:fs';
 
@@ -39,7 +39,7 @@ const provider = new Provider(config.issuer, {
           audience: resourceIndicator,
           scope,
           accessTokenFormat: 'jwt',
-          accessTokenTTL: client.clientId === 'short-lived' ? 2 : 600,
+          accessTokenTTL: client.clientId === 'jwt-live-short' ? 2 : 600,
           jwt: { sign: { alg: 'RS256' } },
         };
       },
