@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -63,7 +64,11 @@ def forge_hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -
 
 
 class KeyServer:
-    """A provider's JWKS (and discovery document) over real HTTP; switch it down, slow or huge."""
+    """A provider's JWKS (and discovery document) over real HTTP; switch it down, slow or huge.
+
+    It also answers RFC 7662 introspection at /introspect from ``introspection`` (token -> answer),
+    recording every token it is asked about in ``introspected``.
+    """
 
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
@@ -72,6 +77,8 @@ class KeyServer:
         self.delay = 0.0
         self.padding = 0
         self.requests: list[str] = []
+        self.introspection: dict[str, dict[str, Any]] = {}
+        self.introspected: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,6 +108,17 @@ class KeyServer:
                         time.sleep(outer.delay)
                 else:
                     self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                token = parse_qs(self.rfile.read(length).decode()).get("token", [""])[0]
+                outer.introspected.append(token)
+                data = json.dumps(outer.introspection.get(token, {"active": False})).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -388,6 +388,26 @@ def test_dot_tokens_still_work_beside_jwts(client, configure, keys, alice):
     refused(call(client, token + "x"), "unknown")
 
 
+def test_introspection_and_jwts_together_each_token_goes_to_one_source(client, settings, keys, alice, provider):
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "RESOURCE_SERVER_INTROSPECTION_URL": provider.url + "/introspect",
+        "RESOURCE_SERVER_AUTH_TOKEN": "rs-secret",
+    }
+    settings.MCP_SCOPES = issuer_settings(provider)
+    provider.introspection["opaque-1"] = {"active": True, "scope": "notes:read", "aud": RESOURCE, "client_id": "x"}
+    jwt_token = keys["a"].sign(claims())
+    assert call(client, jwt_token).status_code == 200
+    assert call(client, "opaque-1").status_code == 200
+    refused(call(client, keys["a"].sign(claims(aud="http://testserver/other"))), "another audience")
+    # A JWT naming a trusted issuer is never sent to the introspection endpoint, even when refused.
+    assert provider.introspected == ["opaque-1"]
+    # One from an untrusted issuer is not the JWT rules' to judge: the introspection endpoint decides.
+    foreign = keys["b"].sign(claims(iss="https://elsewhere.example"))
+    refused(call(client, foreign), "not active")
+    assert provider.introspected == ["opaque-1", foreign]
+
+
 def test_a_jwt_shaped_dot_token_of_an_untrusted_issuer_goes_to_dot(client, configure, keys, alice):
     # A project whose django-oauth-toolkit itself issues JWT-shaped tokens keeps them working.
     configure()
