@@ -1,4 +1,7 @@
-"""A real JWKS endpoint and real signing keys for the JWT tests (no mock: HTTP on 127.0.0.1, PyJWT)."""
+"""A real JWKS endpoint and real signing keys for the JWT tests (no mock: HTTP on 127.0.0.1, PyJWT).
+
+Also the fixtures and helpers tests/test_jwt.py and tests/test_jwks.py share (import them by name).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.contrib.auth import get_user_model
+from django.test import override_settings
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from django_mcp_scopes.tokens.jwks import jwks_cache
+from tests.enforcement_support import make_scopes
 
 
 class SigningKey:
@@ -141,3 +150,86 @@ def key_server() -> Iterator[KeyServer]:
     finally:
         server.server.shutdown()
         server.server.server_close()
+
+
+# --- shared by tests/test_jwt.py and tests/test_jwks.py ----------------------------------------------
+
+RESOURCE = "http://testserver/api/notes"
+ISSUER = "https://idp.example/tenant"
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return {"a": SigningKey("key-a"), "b": SigningKey("key-b"), "ec": SigningKey("key-ec", "EC")}
+
+
+@pytest.fixture
+def provider(keys):
+    with key_server() as server:
+        server.keys = [keys["a"].jwk]
+        yield server
+
+
+def issuer_settings(provider, **issuer: Any) -> dict[str, Any]:
+    entry = {"ISSUER": ISSUER, "JWKS_URI": provider.url + "/jwks", **issuer}
+    return {"JWT_ISSUERS": [entry], "JWKS_MIN_REFRESH_SECONDS": 0}
+
+
+@pytest.fixture
+def configure(provider):
+    """``configure(**issuer_keys, MCP_SCOPES_KEY=...)``: JWT settings for the rest of the test."""
+    overrides = []
+
+    def apply(settings_extra: dict[str, Any] | None = None, **issuer: Any) -> None:
+        value = {**issuer_settings(provider, **issuer), **(settings_extra or {})}
+        override = override_settings(MCP_SCOPES=value)
+        override.enable()
+        overrides.append(override)
+
+    yield apply
+    for override in reversed(overrides):
+        override.disable()
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user(username="alice")
+
+
+@pytest.fixture(autouse=True)
+def _setup(db):
+    make_scopes()
+    jwks_cache.clear_local()
+    yield
+    jwks_cache.clear_local()
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    value = {
+        "iss": ISSUER,
+        "sub": "alice",
+        "aud": RESOURCE,
+        "exp": now + 300,
+        "iat": now,
+        "jti": "jti-1",
+        "client_id": "agent",
+        "scope": "notes:read",
+    }
+    value.update(overrides)
+    return {name: item for name, item in value.items() if item is not None}
+
+
+def call(client, token: str):
+    return client.get("/api/notes", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def refused(response, reason_words: str) -> dict[str, Any]:
+    assert response.status_code == 401, response.content
+    body = response.json()
+    assert body["error"] == "invalid_token"
+    assert reason_words.lower() in body["error_description"].lower(), body
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge
+    assert 'resource_metadata="http://testserver/.well-known/oauth-protected-resource/api/notes"' in challenge
+    return body

@@ -1,9 +1,13 @@
-"""JWT access tokens from external issuers: every refusal, the JWKS cache, settings and checks.
+"""JWT access tokens from external issuers: every refusal, users and claims, the order of token
+sources, metadata, settings and checks (the key set: tests/test_jwks.py).
 
 The provider here is a real HTTP server on 127.0.0.1 publishing real public keys (``tests.jwt_support``);
 tokens are signed with PyJWT or, for the attacks PyJWT refuses to produce, written by hand. The
 same rules against a real OpenID provider: ``tests/test_jwt_live.py``.
 """
+
+# Fixtures come from tests.jwt_support by import; a test naming one as an argument is not a redefinition.
+# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -25,91 +29,25 @@ from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import InvalidToken
 from django_mcp_scopes.tokens.jwks import jwks_cache
 from tests.conftest import clear_cache
-from tests.enforcement_support import make_scopes, make_token
-from tests.jwt_support import SigningKey, b64, forge, forge_hs256, key_server
+from tests.enforcement_support import make_token
+from tests.jwt_support import (  # noqa: F401 (fixtures)
+    ISSUER,
+    RESOURCE,
+    _setup,
+    alice,
+    b64,
+    call,
+    claims,
+    configure,
+    forge,
+    forge_hs256,
+    issuer_settings,
+    keys,
+    provider,
+    refused,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.enforcement_views")]
-
-RESOURCE = "http://testserver/api/notes"
-ISSUER = "https://idp.example/tenant"
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return {"a": SigningKey("key-a"), "b": SigningKey("key-b"), "ec": SigningKey("key-ec", "EC")}
-
-
-@pytest.fixture
-def provider(keys):
-    with key_server() as server:
-        server.keys = [keys["a"].jwk]
-        yield server
-
-
-def issuer_settings(provider, **issuer: Any) -> dict[str, Any]:
-    entry = {"ISSUER": ISSUER, "JWKS_URI": provider.url + "/jwks", **issuer}
-    return {"JWT_ISSUERS": [entry], "JWKS_MIN_REFRESH_SECONDS": 0}
-
-
-@pytest.fixture
-def configure(provider):
-    """``configure(**issuer_keys, MCP_SCOPES_KEY=...)``: JWT settings for the rest of the test."""
-    overrides = []
-
-    def apply(settings_extra: dict[str, Any] | None = None, **issuer: Any) -> None:
-        value = {**issuer_settings(provider, **issuer), **(settings_extra or {})}
-        override = override_settings(MCP_SCOPES=value)
-        override.enable()
-        overrides.append(override)
-
-    yield apply
-    for override in reversed(overrides):
-        override.disable()
-
-
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user(username="alice")
-
-
-@pytest.fixture(autouse=True)
-def _setup(db):
-    make_scopes()
-    jwks_cache.clear_local()
-    yield
-    jwks_cache.clear_local()
-
-
-def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    value = {
-        "iss": ISSUER,
-        "sub": "alice",
-        "aud": RESOURCE,
-        "exp": now + 300,
-        "iat": now,
-        "jti": "jti-1",
-        "client_id": "agent",
-        "scope": "notes:read",
-    }
-    value.update(overrides)
-    return {name: item for name, item in value.items() if item is not None}
-
-
-def call(client, token: str):
-    return client.get("/api/notes", HTTP_AUTHORIZATION=f"Bearer {token}")
-
-
-def refused(response, reason_words: str) -> dict[str, Any]:
-    assert response.status_code == 401, response.content
-    body = response.json()
-    assert body["error"] == "invalid_token"
-    assert reason_words.lower() in body["error_description"].lower(), body
-    challenge = response["WWW-Authenticate"]
-    assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge
-    assert 'resource_metadata="http://testserver/.well-known/oauth-protected-resource/api/notes"' in challenge
-    return body
-
 
 # --- accepted tokens --------------------------------------------------------------------------------
 
@@ -425,136 +363,6 @@ def test_a_project_without_django_oauth_toolkit_accepts_jwts_only(client, config
         refused(call(client, keys["a"].sign(claims(iss="https://evil.example"))), "does not trust")
         errors = {message.id for message in checks.run_checks(tags=["mcp_scopes"])}
         assert "django_mcp_scopes.E002" not in errors  # the JWT issuers are the authorization servers
-
-
-# --- the key set --------------------------------------------------------------------------------------
-
-
-def test_keys_are_fetched_once_then_reused(client, configure, keys, alice, provider):
-    configure()
-    for _ in range(3):
-        assert call(client, keys["a"].sign(claims())).status_code == 200
-    assert provider.fetches() == 1
-
-
-def test_rotation_a_new_kid_fetches_the_keys_again(client, configure, keys, alice, provider):
-    configure()
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-    provider.keys = [keys["b"].jwk, keys["a"].jwk]
-    assert call(client, keys["b"].sign(claims())).status_code == 200
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-    assert provider.fetches() == 2
-
-
-def test_made_up_kids_do_not_become_a_flood_of_fetches(client, configure, keys, alice, provider):
-    configure({"JWKS_MIN_REFRESH_SECONDS": 60})
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-    for index in range(5):
-        refused(call(client, keys["a"].sign(claims(), kid=f"made-up-{index}")), "does not publish")
-    assert provider.fetches() == 1  # at most one fetch per JWKS_MIN_REFRESH_SECONDS
-
-
-def test_a_removed_key_stops_working_after_the_refresh_interval(client, configure, keys, alice, provider):
-    configure({"JWKS_REFRESH_SECONDS": 1})
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-    provider.keys = [keys["b"].jwk]
-    time.sleep(1.1)
-    refused(call(client, keys["a"].sign(claims())), "does not publish")
-
-
-def test_known_keys_are_served_while_the_provider_is_down_for_a_bounded_time(client, configure, keys, alice, provider):
-    configure({"JWKS_REFRESH_SECONDS": 1, "JWKS_MAX_STALE_SECONDS": 1.5})
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-    provider.down = True
-    time.sleep(1.1)
-    assert call(client, keys["a"].sign(claims())).status_code == 200  # stale but within the bound
-    # A rotated key cannot be had while the provider is down: 503, try again later.
-    response = call(client, keys["b"].sign(claims()))
-    assert response.status_code == 503
-    time.sleep(1.5)
-    response = call(client, keys["a"].sign(claims()))
-    assert response.status_code == 503
-    assert response["Retry-After"] == str(mcp_scopes_settings.SERVICE_UNAVAILABLE_RETRY_AFTER)
-    assert response.json()["error"] == "temporarily_unavailable"
-    provider.down = False
-    time.sleep(0.05)
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-
-
-def test_a_provider_never_reached_is_a_503(client, configure, keys, alice, provider):
-    configure()
-    provider.down = True
-    response = call(client, keys["a"].sign(claims()))
-    assert response.status_code == 503
-    assert "identity provider" in response.json()["error_description"]
-
-
-def test_a_provider_that_does_not_listen_is_a_503(client, keys, alice):
-    with key_server() as gone:
-        url = gone.url
-    with override_settings(MCP_SCOPES={"JWT_ISSUERS": [{"ISSUER": ISSUER, "JWKS_URI": url + "/jwks"}]}):
-        assert call(client, keys["a"].sign(claims())).status_code == 503
-
-
-def test_an_oversized_key_set_is_refused(client, configure, keys, alice, provider):
-    configure({"JWKS_MAX_BYTES": 4096})
-    provider.padding = 10_000
-    assert call(client, keys["a"].sign(claims())).status_code == 503
-
-
-def test_a_trickling_provider_is_cut_at_the_timeout(client, configure, keys, alice, provider):
-    configure({"JWKS_TIMEOUT_SECONDS": 0.3})
-    provider.delay = 0.05
-    started = time.monotonic()
-    assert call(client, keys["a"].sign(claims())).status_code == 503
-    assert time.monotonic() - started < 2
-
-
-def test_keys_are_shared_across_processes_through_the_cache(client, configure, keys, alice, provider):
-    configure()
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-    jwks_cache.clear_local()  # another process: nothing in memory
-    provider.down = True
-    assert call(client, keys["a"].sign(claims())).status_code == 200
-    assert provider.fetches() == 1
-
-
-def test_discovery_finds_the_jwks_uri(client, keys, alice, provider):
-    provider.discovery_issuer = ISSUER
-    entry = {"ISSUER": ISSUER, "DISCOVERY_URL": provider.url + "/.well-known/openid-configuration"}
-    with override_settings(MCP_SCOPES={"JWT_ISSUERS": [entry]}):
-        assert call(client, keys["a"].sign(claims())).status_code == 200
-    assert provider.requests[:2] == ["/.well-known/openid-configuration", "/jwks"]
-
-
-def test_discovery_naming_another_issuer_is_not_trusted(client, keys, alice, provider):
-    provider.discovery_issuer = "https://evil.example"
-    entry = {"ISSUER": ISSUER, "DISCOVERY_URL": provider.url + "/.well-known/openid-configuration"}
-    with override_settings(MCP_SCOPES={"JWT_ISSUERS": [entry]}):
-        assert call(client, keys["a"].sign(claims())).status_code == 503
-    assert "/jwks" not in provider.requests
-
-
-@pytest.mark.parametrize(
-    "published",
-    [
-        {"use": "enc"},
-        {"key_ops": ["encrypt"]},
-        {"alg": "RS512"},
-    ],
-)
-def test_keys_not_meant_for_this_signature_are_not_used(client, configure, keys, alice, provider, published):
-    provider.keys = [{**keys["a"].jwk, **published}]
-    configure()
-    refused(call(client, keys["a"].sign(claims())), "does not publish")
-
-
-def test_a_symmetric_key_in_the_jwks_is_never_used(client, configure, keys, alice, provider):
-    secret = b"shared"
-    provider.keys = [{"kty": "oct", "kid": "key-a", "k": b64(secret)}]
-    configure(ALGORITHMS=["RS256"])
-    header = {"alg": "HS256", "typ": "at+jwt", "kid": "key-a"}
-    refused(call(client, forge_hs256(header, claims(), secret)), "algorithm")
 
 
 # --- metadata, settings, checks -----------------------------------------------------------------------
