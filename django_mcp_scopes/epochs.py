@@ -126,6 +126,10 @@ class EpochWatch:
         with self._lock:
             self._value = None
             self._read_at = 0.0
+        # This thread's private reading too: after a rolled-back bump (a test's transaction) it
+        # would otherwise outlive the rollback for as long as the thread stays in atomic blocks.
+        self._local.pending = False
+        self._local.value = None
 
 
 epochs = EpochWatch()
