@@ -16,7 +16,10 @@ What is accepted:
   resource is refused unless ``MCP_SCOPES["ALLOW_TOKENS_WITHOUT_RESOURCE"]``; a token carrying
   ``OAUTH2_PROVIDER["DCR_REGISTRATION_SCOPE"]`` is never accepted, nor one of an inactive user;
 - in introspection mode (``OAUTH2_PROVIDER["RESOURCE_SERVER_INTROSPECTION_URL"]``) the token is
-  checked at the remote endpoint instead (``django_mcp_scopes.introspection``).
+  checked at the remote endpoint instead (``django_mcp_scopes.introspection``);
+- a JWT naming one of ``MCP_SCOPES["JWT_ISSUERS"]`` is checked against that issuer's keys
+  (``django_mcp_scopes.tokens.jwt``) and by nothing else; ``django_mcp_scopes.tokens`` gives the
+  order in which the sources are chosen.
 
 Validated tokens are cached (``django_mcp_scopes.token_cache``): a warm token costs no database
 query, a cold local token one. A database or introspection failure raises
@@ -31,6 +34,7 @@ import re
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -58,6 +62,7 @@ from django_mcp_scopes.exceptions import (
 from django_mcp_scopes.principal import Principal, get_principal, set_principal
 from django_mcp_scopes.signals import report_scope_denied, report_service_unavailable, report_token_rejected
 from django_mcp_scopes.token_cache import REVOKED, token_cache, token_checksum
+from django_mcp_scopes.tokens import jwt as jwt_tokens
 
 _logger = logging.getLogger("django_mcp_scopes.security")
 
@@ -169,9 +174,42 @@ def _local_facts(token: str, resource: str) -> dict[str, Any]:
     }
 
 
+def _jwt_facts(token: str, issuer: Any, resource: str) -> dict[str, Any]:
+    try:
+        return jwt_tokens.facts(token, issuer, resource)
+    except (TokenError, AuthServiceUnavailable):
+        raise
+    except DatabaseError as exc:  # the user lookup
+        raise AuthServiceUnavailable() from exc
+    except Exception as exc:
+        # A broken USER_RESOLVER, an unexpected key: fail closed (503), never a 500 or an open door.
+        _logger.error("mcp_auth_jwt_validation_failed error=%s", type(exc).__name__, exc_info=True)
+        raise AuthServiceUnavailable() from exc
+
+
+def _dot_installed() -> bool:
+    from django.apps import apps
+
+    return apps.is_installed("oauth2_provider")
+
+
+def _unknown_token(token: str) -> InvalidToken:
+    if mcp_scopes_settings.JWT_ISSUERS and jwt_tokens.looks_like_jwt(token):
+        return InvalidToken(
+            "The access token is a JWT from an issuer this server does not trust (iss).", reason="untrusted_issuer"
+        )
+    return InvalidToken("The access token is unknown, expired or revoked.", reason="unknown_token")
+
+
 def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
+    issuer = jwt_tokens.trusted_issuer(token)
+    if issuer is not None:
+        return _jwt_facts(token, issuer, resource)
     if introspection.is_enabled():
         return introspection.facts(token, checksum)
+    if not _dot_installed():
+        # JWTs only (no django-oauth-toolkit tables to look the token up in).
+        raise _unknown_token(token)
     cached = token_cache.get(checksum)
     if cached == REVOKED:
         raise InvalidToken("The access token has been revoked.", reason="revoked")
@@ -179,7 +217,9 @@ def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
         return cached  # read-only: shared with this process's local cache
     try:
         facts = _local_facts(token, resource)
-    except TokenError:
+    except TokenError as exc:
+        if exc.reason == "unknown_token":
+            raise _unknown_token(token) from None
         raise
     except DatabaseError as exc:
         raise AuthServiceUnavailable() from exc
@@ -196,7 +236,8 @@ def _facts(token: str, checksum: str, resource: str) -> dict[str, Any]:
 def _check_facts(facts: dict[str, Any], resource: str) -> str | None:
     """Refuse what no cache may let through; return the matching resource binding."""
     expires = facts.get("expires")
-    if expires is not None and expires <= _now():
+    # A JWT was just checked with JWT_LEEWAY_SECONDS of skew (and is never cached).
+    if expires is not None and expires <= _now() and facts.get("source") != "jwt":
         raise InvalidToken("The access token has expired.", reason="expired")
     return check_resource_binding(facts["resources"], resource, registration_token=_seed(facts)[3])
 
@@ -256,6 +297,8 @@ class _LazyUser(_Lazy):
 
 
 def _user_for(facts: dict[str, Any]) -> Any:
+    if facts.get("user") is not None:
+        return facts["user"]  # already loaded (JWT: the resolver checked it is active)
     user_id = facts.get("user_id")
     if user_id is not None:
         return _LazyUser(lambda: get_user_model()._default_manager.get(pk=user_id), user_id)
@@ -310,8 +353,10 @@ def _principal(facts: dict[str, Any], resource: str | None, checksum: str) -> Pr
         expires=expires,
         resource=resource,
         token_id=facts.get("token_id") or "",
+        claims=MappingProxyType(facts.get("claims") or {}),
         extra={
             "source": facts.get("source"),
+            "issuer": facts.get("issuer"),
             "user_id": facts.get("user_id"),
             "resources": bound,
             "token_sha256_prefix": checksum[:12],

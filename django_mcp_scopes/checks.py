@@ -3,8 +3,11 @@
 Ids: E001 malformed ``MCP_SCOPES`` setting, W001 unknown key, E002 no authorization server,
 W002 django-oauth-toolkit not using ``DatabaseScopes``; deploy only: W003 no ``BASE_URL``,
 E003 ``BASE_URL`` not https, E004 authorization server not https, W004 process-local cache,
-E005 a Redis cache without socket timeouts of at most a second.
-All carry the tag ``mcp_scopes``.
+E005 a Redis cache without socket timeouts of at most a second, E008 a JWT issuer's key URL not
+https, W009 a JWT issuer with accepted AUDIENCES, W010 a JWT issuer not requiring typ at+jwt.
+E007 its own authorization server without an RFC 8414 document; URL checks: E006 nothing serves an
+MCP endpoint's metadata URL, W008 another view does; database checks: W006 scopes the mounted
+operations need are missing, W007 inactive. All carry the tag ``mcp_scopes``.
 """
 
 from __future__ import annotations
@@ -82,11 +85,12 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 def check_authorization_server(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     servers = _safe(lambda: mcp_scopes_settings.AUTHORIZATION_SERVERS)
-    if servers == [] and not apps.is_installed("oauth2_provider"):
+    issuers = _safe(lambda: mcp_scopes_settings.JWT_ISSUERS)
+    if servers == [] and not issuers and not apps.is_installed("oauth2_provider"):
         messages.append(
             Error(
                 "No authorization server: MCP clients cannot find where to get a token.",
-                hint=f'Set {SETTINGS_NAME}["AUTHORIZATION_SERVERS"] to your issuer URL(s), or add '
+                hint=f'Set {SETTINGS_NAME}["AUTHORIZATION_SERVERS"] (or "JWT_ISSUERS") to your issuer URL(s), or add '
                 '"oauth2_provider" to INSTALLED_APPS to be your own authorization server.',
                 id=f"{PREFIX}.E002",
             )
@@ -171,6 +175,7 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
             )
         )
     servers = _safe(lambda: mcp_scopes_settings.AUTHORIZATION_SERVERS) or []
+    servers = servers + [issuer.issuer for issuer in _safe(lambda: mcp_scopes_settings.JWT_ISSUERS) or ()]
     if not servers and apps.is_installed("oauth2_provider"):
         issuer = _dot_settings().get("OIDC_ISS_ENDPOINT") or ""
         servers = [issuer] if issuer else []
@@ -182,6 +187,41 @@ def check_deploy(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
                     hint=f'Use the https issuer URL in {SETTINGS_NAME}["AUTHORIZATION_SERVERS"] '
                     '(or OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"]).',
                     id=f"{PREFIX}.E004",
+                )
+            )
+    for issuer in _safe(lambda: mcp_scopes_settings.JWT_ISSUERS) or ():
+        for label, url in (("JWKS_URI", issuer.jwks_uri), ("DISCOVERY_URL", issuer.discovery_url)):
+            if url is not None and not _is_https(url):
+                messages.append(
+                    Error(
+                        f"The {label} of the JWT issuer {issuer.issuer} ({url}) is not https: whoever sits "
+                        "on the network path could hand this server keys of their own.",
+                        hint=f'Use the https URL in {SETTINGS_NAME}["JWT_ISSUERS"].',
+                        id=f"{PREFIX}.E008",
+                    )
+                )
+        if issuer.audiences:
+            messages.append(
+                Warning(
+                    f"The JWT issuer {issuer.issuer} has AUDIENCES {list(issuer.audiences)}: its tokens for "
+                    "those audiences are accepted at every protected resource of this project, although they do "
+                    "not name this server's resource URI. Any other service that receives such tokens (the same "
+                    "application registration, or a client id used as aud) can replay them here.",
+                    hint="Give this server an application registration of its own at the provider, so its "
+                    "audience is used by nothing else; prefer the resource URI (RFC 8707) where the provider "
+                    "supports it. docs/jwt.md explains each provider.",
+                    id=f"{PREFIX}.W009",
+                )
+            )
+        if not issuer.require_at_jwt_type:
+            messages.append(
+                Warning(
+                    f'The JWT issuer {issuer.issuer} has REQUIRE_AT_JWT_TYPE False: tokens without typ "at+jwt" '
+                    "are accepted, so an ID token or another JWT of that issuer with an accepted aud could pass "
+                    "as an access token (those carrying nonce or at_hash are still refused).",
+                    hint="Keep it only for providers that do not set at+jwt (Entra ID, Okta, Auth0), and "
+                    "make sure the accepted audiences are this server's own.",
+                    id=f"{PREFIX}.W010",
                 )
             )
     if _safe(lambda: mcp_scopes_settings.ALLOW_TOKENS_WITHOUT_RESOURCE):

@@ -11,6 +11,7 @@ import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -70,6 +71,26 @@ DEFAULTS: dict[str, Any] = {
     # When set, an introspection response must carry exactly this "iss".
     "INTROSPECTION_ISSUER": None,
     "SERVICE_UNAVAILABLE_RETRY_AFTER": 5,
+    # JWT access tokens (RFC 9068) from external identity providers (django_mcp_scopes.tokens.jwt,
+    # docs/jwt.md). One dict per trusted issuer; the keys and their defaults are ISSUER_DEFAULTS.
+    # Empty: no JWT is accepted, tokens are DOT's own or introspected as before.
+    "JWT_ISSUERS": [],
+    # Clock skew (seconds) allowed when checking exp, nbf and iat; at most MAX_JWT_LEEWAY_SECONDS.
+    "JWT_LEEWAY_SECONDS": 60,
+    # A JWT longer than this (bytes) is refused before it is parsed.
+    "JWT_MAX_TOKEN_BYTES": 8192,
+    # Each JWKS (or discovery document) fetch: whole answer within this many seconds, at most
+    # JWKS_MAX_BYTES, no redirects.
+    "JWKS_TIMEOUT_SECONDS": 3.0,
+    "JWKS_MAX_BYTES": 64 * 1024,
+    # How long (seconds) a fetched key set is used before it is fetched again.
+    "JWKS_REFRESH_SECONDS": 300,
+    # A token signed with an unknown key id fetches the key set again, at most once per issuer and
+    # process in this many seconds (a flood of made-up kids is not a flood of fetches).
+    "JWKS_MIN_REFRESH_SECONDS": 30,
+    # While the provider cannot be reached, keys already known keep being used for this many
+    # seconds past JWKS_REFRESH_SECONDS; after that tokens get 503 until the provider answers.
+    "JWKS_MAX_STALE_SECONDS": 3600,
     # MCP endpoint.
     # What tools/list, prompts/list and resources/(templates/)list show a token:
     # "obtainable": what it may use now, and what its client could obtain by step-up (every scope
@@ -81,6 +102,59 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_ORIGINS": [],
     "MAX_BODY_BYTES": 1024 * 1024,
 }
+
+
+# Keys of one MCP_SCOPES["JWT_ISSUERS"] entry and their defaults. ISSUER and one of JWKS_URI or
+# DISCOVERY_URL are required.
+ISSUER_DEFAULTS: dict[str, Any] = {
+    # The exact "iss" of the tokens (compared byte for byte) and the issuer listed in the
+    # protected-resource metadata's authorization_servers.
+    "ISSUER": None,
+    # Where the signing keys are: the JWKS URI, or an RFC 8414 / OpenID discovery document
+    # (its "issuer" must equal ISSUER; its "jwks_uri" is used).
+    "JWKS_URI": None,
+    "DISCOVERY_URL": None,
+    # Audiences accepted besides this server's resource URI (Entra ID's application ID or App ID
+    # URI, a client id in aud). Accepted at every protected resource of the project; a deploy
+    # check (W006) explains the risk.
+    "AUDIENCES": [],
+    # The claim holding the granted scopes: a space-separated string or an array of strings
+    # ("scope" for RFC 9068 and Keycloak, "scp" for Okta and Entra ID).
+    "SCOPE_CLAIM": "scope",
+    # Signature algorithms accepted (asymmetric ones only: no HMAC, never "none").
+    "ALGORITHMS": ["RS256"],
+    # Require the RFC 9068 header typ "at+jwt". False also accepts "JWT" or no typ (Entra ID,
+    # Okta, Auth0); tokens that look like ID tokens (nonce, at_hash) are still refused.
+    "REQUIRE_AT_JWT_TYPE": True,
+    # The claim naming the user, given to USER_RESOLVER. None: the principal has no Django user.
+    "USER_CLAIM": "sub",
+    # Called as resolver(claims, issuer) -> user or None (refused); a dotted path or a callable.
+    "USER_RESOLVER": "django_mcp_scopes.tokens.jwt.resolve_user",
+    # The default resolver creates a user (username = the USER_CLAIM value) on first sight.
+    "CREATE_USERS": False,
+}
+# RFC 7518 / RFC 8037 asymmetric signature algorithms. HMAC ("HS256", ...) needs a shared secret,
+# and a resource server that takes HMAC with a published key would accept forged tokens.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
+)
+MAX_JWT_LEEWAY_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class JWTIssuer:
+    """One trusted issuer of JWT access tokens, validated (``MCP_SCOPES["JWT_ISSUERS"]`` entry)."""
+
+    issuer: str
+    jwks_uri: str | None
+    discovery_url: str | None
+    audiences: tuple[str, ...]
+    scope_claim: str
+    algorithms: tuple[str, ...]
+    require_at_jwt_type: bool
+    user_claim: str | None
+    user_resolver: str | Callable[..., Any]
+    create_users: bool
 
 
 def _require(condition: bool, name: str, expected: str, value: Any) -> None:
@@ -355,6 +429,51 @@ class MCPScopesSettings:
         return str(value)
 
     @_setting
+    def JWT_ISSUERS(self) -> tuple[JWTIssuer, ...]:
+        value = self._get("JWT_ISSUERS")
+        _require(
+            isinstance(value, Sequence) and not isinstance(value, (str, bytes)),
+            "JWT_ISSUERS",
+            "a list of dicts (one per trusted issuer)",
+            value,
+        )
+        issuers = tuple(_jwt_issuer(index, entry) for index, entry in enumerate(value))
+        names = [issuer.issuer for issuer in issuers]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        _require(not duplicates, "JWT_ISSUERS", "a list naming each ISSUER once", duplicates)
+        return issuers
+
+    @_setting
+    def JWT_LEEWAY_SECONDS(self) -> float:
+        value = self._number("JWT_LEEWAY_SECONDS")
+        _require(value <= MAX_JWT_LEEWAY_SECONDS, "JWT_LEEWAY_SECONDS", f"at most {MAX_JWT_LEEWAY_SECONDS}", value)
+        return value
+
+    @_setting
+    def JWT_MAX_TOKEN_BYTES(self) -> int:
+        return self._int("JWT_MAX_TOKEN_BYTES", minimum=256)
+
+    @_setting
+    def JWKS_TIMEOUT_SECONDS(self) -> float:
+        return self._number("JWKS_TIMEOUT_SECONDS", minimum=0.001)
+
+    @_setting
+    def JWKS_MAX_BYTES(self) -> int:
+        return self._int("JWKS_MAX_BYTES", minimum=1024)
+
+    @_setting
+    def JWKS_REFRESH_SECONDS(self) -> float:
+        return self._number("JWKS_REFRESH_SECONDS", minimum=1)
+
+    @_setting
+    def JWKS_MIN_REFRESH_SECONDS(self) -> float:
+        return self._number("JWKS_MIN_REFRESH_SECONDS")
+
+    @_setting
+    def JWKS_MAX_STALE_SECONDS(self) -> float:
+        return self._number("JWKS_MAX_STALE_SECONDS")
+
+    @_setting
     def LIST_ALL_OPERATIONS(self) -> bool:
         """Deprecated: whether ``LISTING_POLICY`` is ``"all"``."""
         return self.LISTING_POLICY == "all"
@@ -383,6 +502,53 @@ class MCPScopesSettings:
         return problems
 
 
+def _jwt_issuer(index: int, entry: Any) -> JWTIssuer:
+    """One ``JWT_ISSUERS`` entry, validated; ``ImproperlyConfigured`` names the entry and key."""
+    name = f"JWT_ISSUERS[{index}]"
+    _require(isinstance(entry, dict), name, "a dict with ISSUER and JWKS_URI or DISCOVERY_URL", entry)
+    unknown = sorted(set(entry) - set(ISSUER_DEFAULTS))
+    _require(not unknown, name, f"a dict with the keys {sorted(ISSUER_DEFAULTS)} only", unknown)
+    values = {**ISSUER_DEFAULTS, **entry}
+
+    def check(key: str, condition: bool, expected: str) -> None:
+        _require(condition, f"{name}[{key!r}]", expected, values[key])
+
+    def url_or_none(key: str) -> str | None:
+        check(key, values[key] is None or _is_absolute_url(values[key]), "an http(s) URL or None")
+        return values[key]
+
+    issuer = values["ISSUER"]
+    check("ISSUER", _is_absolute_url(issuer), "the issuer's URL, exactly as the tokens' iss claim spells it")
+    jwks_uri, discovery_url = url_or_none("JWKS_URI"), url_or_none("DISCOVERY_URL")
+    check("JWKS_URI", (jwks_uri is None) != (discovery_url is None), "set, or DISCOVERY_URL set (exactly one)")
+    check("AUDIENCES", _is_str_list(values["AUDIENCES"]) and "" not in values["AUDIENCES"], "a list of strings")
+    check("SCOPE_CLAIM", isinstance(values["SCOPE_CLAIM"], str) and values["SCOPE_CLAIM"] != "", "a claim name")
+    algorithms = values["ALGORITHMS"]
+    check(
+        "ALGORITHMS",
+        _is_str_list(algorithms) and bool(algorithms) and set(algorithms) <= ASYMMETRIC_ALGORITHMS,
+        f"a non-empty list from {sorted(ASYMMETRIC_ALGORITHMS)} (never none or HMAC)",
+    )
+    check("REQUIRE_AT_JWT_TYPE", isinstance(values["REQUIRE_AT_JWT_TYPE"], bool), "True or False")
+    user_claim = values["USER_CLAIM"]
+    check("USER_CLAIM", user_claim is None or (isinstance(user_claim, str) and user_claim != ""), "a claim or None")
+    resolver = values["USER_RESOLVER"]
+    check("USER_RESOLVER", callable(resolver) or (isinstance(resolver, str) and "." in resolver), "a dotted path")
+    check("CREATE_USERS", isinstance(values["CREATE_USERS"], bool), "True or False")
+    return JWTIssuer(
+        issuer=issuer,
+        jwks_uri=jwks_uri,
+        discovery_url=discovery_url,
+        audiences=tuple(values["AUDIENCES"]),
+        scope_claim=values["SCOPE_CLAIM"],
+        algorithms=tuple(algorithms),
+        require_at_jwt_type=values["REQUIRE_AT_JWT_TYPE"],
+        user_claim=user_claim,
+        user_resolver=resolver,
+        create_users=values["CREATE_USERS"],
+    )
+
+
 mcp_scopes_settings = MCPScopesSettings()
 
 
@@ -392,6 +558,8 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
         mcp_scopes_settings.clear()
         from django_mcp_scopes.registry import scope_registry
         from django_mcp_scopes.token_cache import token_cache
+        from django_mcp_scopes.tokens.jwks import jwks_cache
 
         scope_registry.reset_local()
         token_cache.clear_local()
+        jwks_cache.clear_local()

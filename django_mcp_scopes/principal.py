@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,8 @@ class Principal:
     resource: str | None = None
     token_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The verified claims of a JWT access token (read-only); empty for other tokens.
+    claims: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def effective_scopes(self) -> frozenset[str]:

@@ -157,10 +157,15 @@ def metadata_url(request: HttpRequest, path: str | None = None) -> str:
 
 
 def authorization_servers(request: HttpRequest) -> list[str]:
-    """Issuer identifiers, byte-identical to what the authorization servers publish (no trailing slash)."""
-    configured = mcp_scopes_settings.AUTHORIZATION_SERVERS
-    if configured:
-        return [server.rstrip("/") for server in configured]
+    """Issuer identifiers, byte-identical to what the authorization servers publish (no trailing slash).
+
+    ``AUTHORIZATION_SERVERS`` first, then the issuers of ``JWT_ISSUERS`` (exactly as their tokens
+    spell ``iss``). django-oauth-toolkit's own issuer is listed only when neither is set.
+    """
+    configured = [server.rstrip("/") for server in mcp_scopes_settings.AUTHORIZATION_SERVERS]
+    external = [issuer.issuer for issuer in mcp_scopes_settings.JWT_ISSUERS]
+    if configured or external:
+        return configured + [issuer for issuer in external if issuer not in configured]
     from django.apps import apps
 
     if apps.is_installed("oauth2_provider"):

@@ -163,6 +163,7 @@ class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
         """Request headers the document was derived from (for ``Vary``)."""
         derived = not mcp_scopes_settings.BASE_URL or not (
             mcp_scopes_settings.AUTHORIZATION_SERVERS
+            or mcp_scopes_settings.JWT_ISSUERS
             or oauth2_settings.OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS
             or oauth2_settings.OIDC_ISS_ENDPOINT
         )
