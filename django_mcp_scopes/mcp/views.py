@@ -214,6 +214,9 @@ class MCPView(View):
             return jsonrpc_error(400, INVALID_REQUEST, "The body must be one JSON-RPC request or notification object.")
         raw_id = message.get("id")
         request_id = raw_id if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
+        if "id" in message and request_id is None:
+            # Neither a request nor a notification: the SDK would drop it and the client would wait forever.
+            return jsonrpc_error(400, INVALID_REQUEST, "The id must be a string or an integer (never null).")
         method = message.get("method")
         if not isinstance(method, str) or not method:
             return jsonrpc_error(400, INVALID_REQUEST, "The message needs a method (a non-empty string).", request_id)
