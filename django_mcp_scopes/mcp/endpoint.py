@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp import context
@@ -48,6 +50,9 @@ logger = logging.getLogger("django_mcp_scopes.mcp")
 
 INSUFFICIENT_SCOPE = -32003
 """JSON-RPC error code (implementation-defined server error range) of an insufficient-scope refusal."""
+
+LEGACY_RESOURCE_NOT_FOUND = -32002
+"""JSON-RPC error code of "resource not found" before 2026-07-28 (that revision uses -32602, SEP-2164)."""
 
 _COMPLETION_REFS = {"ref/prompt": ("prompts/get", "name"), "ref/resource": ("resources/read", "uri")}
 
@@ -285,10 +290,45 @@ class _Backstop:
                     message="Insufficient scope",
                     data={"error": "insufficient_scope", "required_scopes": decision.requirement.challenge_scopes()},
                 )
-        result = await call_next(ctx)
+        if method == "prompts/get":
+            _check_prompt_arguments(self.server, ctx.params)
+        try:
+            result = await call_next(ctx)
+        except MCPError as exc:
+            raise _for_protocol_version(exc, method, ctx.protocol_version) from None
+        except ValueError as exc:
+            if method == "prompts/get" and isinstance(exc.__cause__, ValidationError):
+                raise MCPError(code=INVALID_PARAMS, message=f"Invalid arguments: {exc}") from None
+            raise
         if method in LISTING_METHODS and isinstance(result, dict):
             endpoint.filter_listing(method, result, principal, ctx.protocol_version)
         return result
+
+
+def _check_prompt_arguments(server: Any, params: Any) -> None:
+    """The SDK reports an unknown prompt or a missing argument as a bare ValueError (code 0); the spec
+    says -32602."""
+    params = params if isinstance(params, Mapping) else {}
+    name = params.get("name")
+    prompt = server._prompt_manager.get_prompt(name) if isinstance(name, str) else None
+    if prompt is None:
+        raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name!r}.")
+    arguments = params.get("arguments") or {}
+    if not isinstance(arguments, Mapping):
+        raise MCPError(code=INVALID_PARAMS, message="The prompt's arguments must be an object.")
+    missing = sorted(argument.name for argument in prompt.arguments or () if argument.required)
+    missing = [argument for argument in missing if argument not in arguments]
+    if missing:
+        raise MCPError(code=INVALID_PARAMS, message=f"Missing required arguments: {', '.join(missing)}.")
+
+
+def _for_protocol_version(exc: MCPError, method: str, version: str | None) -> MCPError:
+    """A resource the SDK did not find (-32602 with the URI, SEP-2164) as the client's revision names it."""
+    data = exc.error.data
+    not_found = method == "resources/read" and exc.error.code == INVALID_PARAMS and isinstance(data, Mapping)
+    if not_found and "uri" in data and version not in MODERN_PROTOCOL_VERSIONS:
+        return MCPError(code=LEGACY_RESOURCE_NOT_FOUND, message=exc.error.message, data=data)
+    return exc
 
 
 def install_backstop(server: Any) -> None:
