@@ -284,12 +284,10 @@ class _Backstop:
                 raise MCPError(code=INSUFFICIENT_SCOPE, message="Insufficient scope") from None
             if not decision.allows(principal):
                 logger.warning("MCP backstop refused %s: the request did not pass the endpoint's scope check", method)
-                assert decision.requirement is not None
-                raise MCPError(
-                    code=INSUFFICIENT_SCOPE,
-                    message="Insufficient scope",
-                    data={"error": "insufficient_scope", "required_scopes": decision.requirement.challenge_scopes()},
-                )
+                data: dict[str, Any] = {"error": "insufficient_scope"}
+                if decision.requirement is not None and not decision.requirement.is_empty:
+                    data["required_scopes"] = decision.requirement.challenge_scopes()
+                raise MCPError(code=INSUFFICIENT_SCOPE, message="Insufficient scope", data=data)
         if method == "prompts/get":
             _check_prompt_arguments(self.server, ctx.params)
         try:
