@@ -80,6 +80,11 @@ DEFAULTS: dict[str, Any] = {
     "LIST_ALL_OPERATIONS": None,
     "ALLOWED_ORIGINS": [],
     "MAX_BODY_BYTES": 1024 * 1024,
+    # Least privilege: an MCP tool, resource, resource template or prompt without @requires_scopes
+    # or @open_to_any_token, or a listing / completion/complete method default missing from
+    # method_scopes, refuses to start. True: undeclared means any valid token (the behaviour before
+    # issue 11); a deploy check warns (W201).
+    "ALLOW_UNDECLARED_OPERATIONS": False,
 }
 
 
@@ -366,6 +371,10 @@ class MCPScopesSettings:
     @_setting
     def MAX_BODY_BYTES(self) -> int:
         return self._int("MAX_BODY_BYTES", minimum=1)
+
+    @_setting
+    def ALLOW_UNDECLARED_OPERATIONS(self) -> bool:
+        return self._bool("ALLOW_UNDECLARED_OPERATIONS")
 
     def validate(self) -> list[str]:
         """Return one message per malformed setting (used by the system checks)."""

@@ -18,7 +18,8 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 
-from django_mcp_scopes.mcp import mcp_path, requires_scopes
+from django_mcp_scopes import declarations
+from django_mcp_scopes.mcp import mcp_path, open_to_any_token, requires_scopes
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, Decision, MCPEndpoint, _Backstop
 from django_mcp_scopes.mcp.operations import Operation, OperationScopes
 from django_mcp_scopes.mcp.views import MCPView, asgi_scope
@@ -27,11 +28,13 @@ from django_mcp_scopes.permissions import ScopesRequiredMixin
 from django_mcp_scopes.principal import Principal
 from django_mcp_scopes.registry import scope_registry
 from tests.enforcement_support import make_token
-from tests.mcp_app import StaticTokenAuthentication, ensure_scopes
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication, ensure_scopes
 
 MODERN = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 BEARER = "t-read"
+
+_declared_before = set(declarations.declared_scopes())
 
 guarded = MCPServer("mutation-guards", subscriptions=False)
 
@@ -47,6 +50,7 @@ def dynamic_only(public: bool = False) -> str:
 
 
 @guarded.tool()
+@open_to_any_token
 def everything_a_tool_sees(ctx: Context) -> str:
     """Everything tool code can reach of the request, as text."""
     token = get_access_token()
@@ -89,9 +93,13 @@ class ReadOnlyDeclaredView(ScopesRequiredMixin, View):
 
 
 urlpatterns = [
-    *mcp_path("mcp", guarded, authentication_classes=[StaticTokenAuthentication]),
+    *mcp_path("mcp", guarded, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication]),
     path("plain/read-only", ReadOnlyDeclaredView.as_view()),
 ]
+
+# As in tests/mcp_app.py: the declaration registry is global and other tests expect it untouched.
+for _name in set(declarations.declared_scopes()) - _declared_before:
+    declarations._forget(_name)
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
 
@@ -109,7 +117,7 @@ def test_decision_without_principal_refuses_a_tool_with_only_a_dynamic_requireme
     """Mutation: ``scoped = False`` in ``Decision.allows`` (a dynamic-only tool became open)."""
     operation = Operation("tool", "dynamic_only", OperationScopes(dynamic=_publish_for_public))
     assert not Decision(None, operation).allows(None)
-    endpoint = MCPEndpoint(guarded)
+    endpoint = MCPEndpoint(guarded, LISTINGS_OPEN)
     assert not endpoint.decide("tools/call", {"name": "dynamic_only", "arguments": {}}, None).allows(None)
     # With a principal, the dynamic requirement decides.
     assert endpoint.decide("tools/call", {"name": "dynamic_only", "arguments": {}}, _principal()).allows(_principal())
@@ -218,7 +226,7 @@ def test_principal_has_scopes_honours_the_hierarchy_and_inactive_scopes():
 def test_completion_keeps_the_method_default_beside_the_referenced_operation(ref):
     """Mutation: ``decide`` replaces the ``completion/complete`` method default with the referenced
     operation's requirement instead of needing both."""
-    endpoint = MCPEndpoint(guarded, {"completion/complete": "admin"})
+    endpoint = MCPEndpoint(guarded, {**LISTINGS_OPEN, "completion/complete": "admin"})
     reader = _principal("entries:read")
     decision = endpoint.decide("completion/complete", {"ref": ref, "argument": {"name": "x", "value": ""}}, reader)
     assert decision.requirement is not None
@@ -229,7 +237,7 @@ def test_completion_keeps_the_method_default_beside_the_referenced_operation(ref
 
 def test_a_resource_templates_dynamic_requirement_sees_the_template_variables():
     """Mutation: ``_arguments`` leaves out the template's variables for ``resources/read``."""
-    endpoint = MCPEndpoint(guarded)
+    endpoint = MCPEndpoint(guarded, LISTINGS_OPEN)
     reader = _principal("entries:read")
     ordinary = endpoint.decide("resources/read", {"uri": "notes://guarded/1"}, reader)
     secret = endpoint.decide("resources/read", {"uri": "notes://guarded/secret"}, reader)

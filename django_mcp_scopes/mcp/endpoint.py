@@ -38,6 +38,7 @@ from django_mcp_scopes.mcp.operations import (
     listed_operation,
     needed_scopes,
     referenced_operation,
+    undeclared_operations,
 )
 from django_mcp_scopes.requirements import ScopeRequirement
 
@@ -67,7 +68,8 @@ class Decision:
     def allows(self, principal: Principal | None) -> bool:
         if principal is None:
             # Without a caller nothing scoped is open, whatever a dynamic requirement would say.
-            scoped = self.operation is not None and self.operation.scopes is not None
+            scopes = self.operation.scopes if self.operation is not None else None
+            scoped = scopes is not None and not scopes.any_token
             return not scoped and (self.requirement is None or self.requirement.is_empty)
         if self.requirement is None or self.requirement.is_empty:
             return True
@@ -92,6 +94,7 @@ class MCPEndpoint:
                 "JSON endpoint cannot hold open. Create it with MCPServer(..., subscriptions=False)."
             )
         self.method_scopes = coerce_method_scopes(self.method_scopes)
+        _refuse_undeclared(self)
         flush_declarations()
         self.bridge = _bridge_for(self.server)
         install_backstop(self.server)
@@ -115,6 +118,9 @@ class MCPEndpoint:
                 operation = referenced_operation(self.server, named_method, params)
         elif named_method in NAMED_METHODS:
             operation = find_operation(self.server, named_method, params)
+        if operation is not None and operation.scopes is None and not mcp_scopes_settings.ALLOW_UNDECLARED_OPERATIONS:
+            # Registered after the endpoint started, without a declaration: closed to everyone.
+            raise UndeclaredOperation(f"The MCP {operation.kind} {operation.name!r} declares no scope requirement.")
         if operation is not None and operation.scopes is not None:
             if principal is None:
                 arguments: Mapping[str, Any] = {}
@@ -158,6 +164,27 @@ class MCPEndpoint:
             # What is listed (or the scopes its _meta names) depends on the token: no shared cache
             # may serve it to another caller.
             result["cacheScope"] = "private"
+
+
+class UndeclaredOperation(ImproperlyConfigured):
+    """An operation declares no requirement while ``ALLOW_UNDECLARED_OPERATIONS`` is off."""
+
+
+def _refuse_undeclared(endpoint: MCPEndpoint) -> None:
+    if mcp_scopes_settings.ALLOW_UNDECLARED_OPERATIONS:
+        return
+    missing = undeclared_operations(endpoint)
+    if missing:
+        raise UndeclaredOperation(undeclared_message(endpoint.server.name, missing))
+
+
+def undeclared_message(server_name: str, missing: list[str]) -> str:
+    return (
+        f"MCP server {server_name!r} has operations that declare no scope requirement: {', '.join(missing)}. "
+        "Declare what each needs with @requires_scopes(...), or @open_to_any_token for any valid token; "
+        'give method defaults in method_scopes (ANY_VALID_TOKEN for any valid token). MCP_SCOPES["'
+        'ALLOW_UNDECLARED_OPERATIONS"] = True restores the old "undeclared means open" behaviour.'
+    )
 
 
 _endpoints: weakref.WeakSet[MCPEndpoint] = weakref.WeakSet()

@@ -58,7 +58,7 @@ from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, InvalidToken, TokenError
 from django_mcp_scopes.mcp.bridge import run_in_loop_thread
 from django_mcp_scopes.mcp.context import pin
-from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
+from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint, UndeclaredOperation
 from django_mcp_scopes.mcp.listing import obtainable_scopes
 from django_mcp_scopes.mcp.operations import LISTING_METHODS
 from django_mcp_scopes.principal import Principal, get_principal
@@ -252,6 +252,9 @@ class MCPView(View):
             decision = self.endpoint.decide(method, params, principal)
         except DatabaseError as exc:
             return self.handle_exception(request, exc)
+        except UndeclaredOperation as exc:
+            logger.error("%s Refused (least privilege).", exc)
+            return jsonrpc_error(500, INTERNAL_ERROR, "This operation declares no scope requirement.", request_id)
         except Exception:
             logger.exception("The scope requirement of %s could not be evaluated", method)
             return jsonrpc_error(500, INTERNAL_ERROR, "The scope requirement of this call could not be evaluated.")

@@ -1,6 +1,8 @@
 """An MCP endpoint without django_mcp_scopes.urls: nothing serves its metadata."""
 
 from django_mcp_scopes.mcp import mcp_path
-from tests.mcp_app import StaticTokenAuthentication, server
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication, server
 
-urlpatterns = [*mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication])]
+urlpatterns = [
+    *mcp_path("mcp", server, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication])
+]

@@ -18,7 +18,7 @@ MUTANTS = [
     (
         "Decision.allows with no principal",
         ENDPOINT,
-        "scoped = self.operation is not None and self.operation.scopes is not None",
+        "scoped = scopes is not None and not scopes.any_token",
         "scoped = False",
         "dynamic_requirement",
     ),
