@@ -85,6 +85,11 @@ DEFAULTS: dict[str, Any] = {
     # method_scopes, refuses to start. True: undeclared means any valid token (the behaviour before
     # issue 11); a deploy check warns (W201).
     "ALLOW_UNDECLARED_OPERATIONS": False,
+    # Rate limits per token / client / user on MCP endpoints and the DRF permissions
+    # (django_mcp_scopes.ratelimits): [{"rate": "600/minute", "per": "token", "operations": [...]}].
+    "RATE_LIMITS": [],
+    # When the cache cannot count: "allow" (logged) or "refuse" (503 with Retry-After).
+    "RATE_LIMITS_WHEN_CACHE_DOWN": "allow",
 }
 
 
@@ -376,6 +381,18 @@ class MCPScopesSettings:
     def ALLOW_UNDECLARED_OPERATIONS(self) -> bool:
         return self._bool("ALLOW_UNDECLARED_OPERATIONS")
 
+    @_setting
+    def RATE_LIMITS(self) -> tuple[Any, ...]:
+        from django_mcp_scopes.ratelimits import parse_rules
+
+        return parse_rules(self._get("RATE_LIMITS"))
+
+    @_setting
+    def RATE_LIMITS_WHEN_CACHE_DOWN(self) -> str:
+        value = self._get("RATE_LIMITS_WHEN_CACHE_DOWN")
+        _require(value in ("allow", "refuse"), "RATE_LIMITS_WHEN_CACHE_DOWN", '"allow" or "refuse"', value)
+        return str(value)
+
     def validate(self) -> list[str]:
         """Return one message per malformed setting (used by the system checks)."""
         problems = []
@@ -404,3 +421,6 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
 
         scope_registry.reset_local()
         token_cache.clear_local()
+        from django_mcp_scopes.ratelimits import rate_limiter
+
+        rate_limiter.reset()

@@ -58,6 +58,7 @@ from django_mcp_scopes.authentication import (
 )
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, MissingToken
 from django_mcp_scopes.principal import Principal, get_principal
+from django_mcp_scopes.ratelimits import check_drf_request
 from django_mcp_scopes.requirements import ScopeRequirement, coerce_requirement
 from django_mcp_scopes.signals import report_scope_denied
 
@@ -214,6 +215,7 @@ class _ScopePermission(BasePermission, metaclass=_ScopePermissionMetaclass):
             return False
         if requirement is None:
             return False
+        check_drf_request(request, principal)  # MCP_SCOPES["RATE_LIMITS"]: 429 with Retry-After
         try:
             effective = principal.effective_scopes
         except DatabaseError as exc:
