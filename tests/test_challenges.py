@@ -154,3 +154,15 @@ def test_service_unavailable_has_retry_after(rf, settings):
     assert response.status_code == 503
     assert response["Retry-After"] == "17"
     assert json.loads(response.content)["error"] == "temporarily_unavailable"
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.enforcement_views")
+def test_a_challenge_for_a_non_ascii_path_stays_ascii(client):
+    """A metadata URL built from a non-ASCII path is percent-encoded (the metadata URL already is;
+    bearer_challenge now makes sure of it for any value, see tests/test_properties.py)."""
+    response = client.get("/files/caf\u00e9")
+    assert response.status_code == 401
+    header = response["WWW-Authenticate"]
+    assert header.isascii()
+    assert "caf%C3%A9" in parse_challenge(header)["resource_metadata"]
