@@ -223,7 +223,7 @@ def messages(draw: Any) -> tuple[str, dict[str, Any]]:
 
 @pytest.mark.urls(__name__)
 @pytest.mark.django_db(transaction=True)
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(message=messages())
 def test_the_view_and_the_sdk_agree_on_the_operation_called(message):
     """Whatever the SDK ran is what the view decided on, with the same template variables."""
