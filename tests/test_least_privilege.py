@@ -14,6 +14,7 @@ from django.core.management.base import SystemCheckError
 from django.test import Client, override_settings
 from mcp.server.mcpserver import MCPServer
 
+from django_mcp_scopes import declarations
 from django_mcp_scopes.mcp import ANY_VALID_TOKEN, open_to_any_token, requires_scopes
 from django_mcp_scopes.mcp.endpoint import MCPEndpoint, UndeclaredOperation
 from django_mcp_scopes.mcp.operations import undeclared_operations
@@ -22,6 +23,15 @@ from tests.mcp_app import LISTINGS_OPEN, ensure_scopes
 
 MODERN = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+@pytest.fixture(autouse=True)
+def _forget_declarations():
+    """@requires_scopes declares its scopes globally; other tests expect the registry untouched."""
+    before = set(declarations.declared_scopes())
+    yield
+    for name in set(declarations.declared_scopes()) - before:
+        declarations._forget(name)
 
 
 def _server_with_every_kind_undeclared() -> MCPServer:

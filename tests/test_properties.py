@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from mcp.server.mcpserver import MCPServer
 
+from django_mcp_scopes import declarations
 from django_mcp_scopes.authentication import MAX_AUTHORIZATION_LENGTH, bearer_token_from_header
 from django_mcp_scopes.challenges import bearer_challenge
 from django_mcp_scopes.exceptions import InvalidRequest
@@ -154,6 +155,7 @@ def test_scope_names_are_exactly_rfc6749_scope_tokens(name):
 
 
 # JSON-RPC classification and resource URI matching against what the SDK dispatches -----------------
+_declared_before = set(declarations.declared_scopes())
 probe = MCPServer("property-probe", subscriptions=False)
 _ran: list[tuple[str, Any]] = []
 _ran_lock = threading.Lock()
@@ -196,6 +198,9 @@ def fixed() -> str:
 
 
 urlpatterns = [*mcp_path("mcp", probe, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication])]
+# As in tests/mcp_app.py: the declaration registry is global and other tests expect it untouched.
+for _name in set(declarations.declared_scopes()) - _declared_before:
+    declarations._forget(_name)
 ENDPOINT = urlpatterns[0].callback.mcp_endpoint  # type: ignore[attr-defined]
 
 NAMES = st.sampled_from(
