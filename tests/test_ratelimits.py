@@ -17,6 +17,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
+from django_mcp_scopes import declarations
 from django_mcp_scopes.principal import Principal
 from django_mcp_scopes.ratelimits import RATE_LIMITED, parse_rules, rate_limiter
 from tests.live import ROOT
@@ -32,6 +33,15 @@ CLOSED_PORT = {
         "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
     }
 }
+
+
+@pytest.fixture(autouse=True)
+def _forget_declarations():
+    """The example's URLconf and setup_demo declare its scopes; other tests expect the registry untouched."""
+    before = set(declarations.declared_scopes())
+    yield
+    for name in set(declarations.declared_scopes()) - before:
+        declarations._forget(name)
 
 
 def _principal(token: str = "tok", client: str = "client", user_pk: int | None = None) -> Principal:
@@ -264,8 +274,3 @@ def test_drf_permission_path_limits_per_user_and_operation(client):
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
         assert created.status_code == 201  # POST is another operation
-    from django_mcp_scopes import declarations
-    from example_project.journal.scopes import JOURNAL_SCOPES
-
-    for name in JOURNAL_SCOPES:
-        declarations._forget(name)
