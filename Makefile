@@ -6,7 +6,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 TOX_ARGS ?=
 
-.PHONY: run test lint typecheck migrations-check bench tox clean
+.PHONY: run test lint typecheck migrations-check bench tox clean mutation-probe soak
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed: make PYTHON=/path/to/python3.1x ...")'
@@ -42,6 +42,15 @@ typecheck: $(VENV)/.dev-installed
 
 migrations-check: $(VENV)/.dev-installed
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings --pythonpath=.
+
+## soak: the oracle-checked soak with 10^5 requests, then 10^5 Hypothesis cases per property (long; not in CI)
+soak: $(VENV)/.dev-installed
+	SOAK_REQUESTS=100000 SOAK_REPORT=soak-report.json $(BIN)/python -m pytest -p no:randomly -p no:xdist -s -q tests/example/test_soak.py
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:randomly -q tests/test_properties.py
+
+## mutation-probe: apply each one-line mutation of issue 11's probe alone; each must be KILLED (not in CI)
+mutation-probe: $(VENV)/.dev-installed
+	$(BIN)/python tests/mutations/probe.py
 
 ## bench: benchmarks that print numbers (auth overhead, MCP endpoint vs the SDK's own server)
 bench: $(VENV)/.dev-installed

@@ -88,6 +88,14 @@ class _RequirementView:
     alternatives: list[list[_ScopeCell]] = field(default_factory=list)
     dynamic: bool = False
     declared: list[_ScopeCell] = field(default_factory=list)
+    declared_open: bool = False  # @open_to_any_token
+    undeclared: bool = False  # no declaration at all (refused unless ALLOW_UNDECLARED_OPERATIONS)
+
+    @property
+    def undeclared_allowed(self) -> bool:
+        from django_mcp_scopes.conf import mcp_scopes_settings
+
+        return self.undeclared and mcp_scopes_settings.ALLOW_UNDECLARED_OPERATIONS
 
     @property
     def is_open(self) -> bool:
@@ -107,7 +115,7 @@ class _RequirementView:
 
     @property
     def problems(self) -> bool:
-        return self.blocked or bool(self.unusable_declared)
+        return self.blocked or bool(self.unusable_declared) or self.undeclared
 
 
 @dataclass
@@ -189,11 +197,12 @@ def _endpoint_rows(endpoint: MCPEndpoint, paths: list[str], states: _ScopeStates
     operations = []
     for operation in declared_operations(server):
         scopes = operation.scopes
-        requirement = (
-            _RequirementView()
-            if scopes is None
-            else states.requirement(scopes.static, scopes.dynamic is not None, scopes.declares)
-        )
+        if scopes is None:
+            requirement = _RequirementView(undeclared=True)
+        elif scopes.any_token:
+            requirement = _RequirementView(declared_open=True)
+        else:
+            requirement = states.requirement(scopes.static, scopes.dynamic is not None, scopes.declares)
         description = operation_description(server, operation.kind, operation.name)
         operations.append(_OperationRow(paths, server.name, operation.kind, operation.name, description, requirement))
     title = getattr(server, "title", None) or ""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
@@ -39,8 +40,14 @@ def _clean_description(text: str) -> str:
 
 
 def bearer_challenge(params: Iterable[tuple[str, str | None]]) -> str:
-    rendered = [f'{key}="{_quote(value)}"' for key, value in params if value is not None]
+    rendered = [f'{key}="{_quote(_header_safe(value))}"' for key, value in params if value is not None]
     return "Bearer " + ", ".join(rendered) if rendered else "Bearer"
+
+
+def _header_safe(value: str) -> str:
+    """Only what an RFC 9110 quoted-string holds (HTAB, SP, visible ASCII); anything else (a control
+    character, a non-ASCII path in a metadata URL) percent-encoded as UTF-8, as in a URI."""
+    return "".join(ch if ch == "\t" or " " <= ch <= "~" else quote(ch, safe="") for ch in str(value))
 
 
 def _baseline() -> str | None:

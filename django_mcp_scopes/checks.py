@@ -363,3 +363,49 @@ def check_metadata_urls(app_configs: Sequence[AppConfig] | None = None, **kwargs
                 )
             )
     return messages
+
+
+@register(TAG, Tags.urls)
+def check_undeclared_operations(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Least privilege: every operation of a mounted MCP endpoint declares what it needs (E201), or
+    the setting that lets undeclared ones through is on (W201, deploy)."""
+    from django_mcp_scopes.conf import mcp_scopes_settings
+    from django_mcp_scopes.mcp.endpoint import mounted_endpoints, undeclared_message
+    from django_mcp_scopes.mcp.operations import undeclared_operations
+
+    allowed = _safe(lambda: mcp_scopes_settings.ALLOW_UNDECLARED_OPERATIONS)
+    if allowed is not False:
+        return []
+    messages: list[CheckMessage] = []
+    seen: set[int] = set()
+    for path, endpoint in mounted_endpoints():
+        missing = undeclared_operations(endpoint)
+        if missing and id(endpoint) not in seen:
+            seen.add(id(endpoint))
+            messages.append(
+                Error(
+                    f"The MCP endpoint {path}: {undeclared_message(endpoint.server.name, missing)}",
+                    hint="An undeclared operation is refused to every caller.",
+                    id=f"{PREFIX}.E201",
+                )
+            )
+    return messages
+
+
+@register(TAG, Tags.security, deploy=True)
+def check_undeclared_operations_allowed(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    from django_mcp_scopes.conf import mcp_scopes_settings
+
+    if _safe(lambda: mcp_scopes_settings.ALLOW_UNDECLARED_OPERATIONS) is not True:
+        return []
+    return [
+        Warning(
+            'MCP_SCOPES["ALLOW_UNDECLARED_OPERATIONS"] is on: any valid token may call an MCP operation '
+            "that declares no scope requirement, and list or complete without a declared method default.",
+            hint="Declare each operation with @requires_scopes(...) or @open_to_any_token, give method_scopes "
+            "for the listings, then remove the setting.",
+            id=f"{PREFIX}.W201",
+        )
+    ]

@@ -101,6 +101,16 @@ DEFAULTS: dict[str, Any] = {
     "LIST_ALL_OPERATIONS": None,
     "ALLOWED_ORIGINS": [],
     "MAX_BODY_BYTES": 1024 * 1024,
+    # Least privilege: an MCP tool, resource, resource template or prompt without @requires_scopes
+    # or @open_to_any_token, or a listing / completion/complete method default missing from
+    # method_scopes, refuses to start. True: undeclared means any valid token (the behaviour before
+    # issue 11); a deploy check warns (W201).
+    "ALLOW_UNDECLARED_OPERATIONS": False,
+    # Rate limits per token / client / user on MCP endpoints and the DRF permissions
+    # (django_mcp_scopes.ratelimits): [{"rate": "600/minute", "per": "token", "operations": [...]}].
+    "RATE_LIMITS": [],
+    # When the cache cannot count: "allow" (logged) or "refuse" (503 with Retry-After).
+    "RATE_LIMITS_WHEN_CACHE_DOWN": "allow",
 }
 
 
@@ -486,6 +496,22 @@ class MCPScopesSettings:
     def MAX_BODY_BYTES(self) -> int:
         return self._int("MAX_BODY_BYTES", minimum=1)
 
+    @_setting
+    def ALLOW_UNDECLARED_OPERATIONS(self) -> bool:
+        return self._bool("ALLOW_UNDECLARED_OPERATIONS")
+
+    @_setting
+    def RATE_LIMITS(self) -> tuple[Any, ...]:
+        from django_mcp_scopes.ratelimits import parse_rules
+
+        return parse_rules(self._get("RATE_LIMITS"))
+
+    @_setting
+    def RATE_LIMITS_WHEN_CACHE_DOWN(self) -> str:
+        value = self._get("RATE_LIMITS_WHEN_CACHE_DOWN")
+        _require(value in ("allow", "refuse"), "RATE_LIMITS_WHEN_CACHE_DOWN", '"allow" or "refuse"', value)
+        return str(value)
+
     def validate(self) -> list[str]:
         """Return one message per malformed setting (used by the system checks)."""
         problems = []
@@ -563,3 +589,6 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
         scope_registry.reset_local()
         token_cache.clear_local()
         jwks_cache.clear_local()
+        from django_mcp_scopes.ratelimits import rate_limiter
+
+        rate_limiter.reset()

@@ -64,7 +64,11 @@ class EpochWatch:
     def _has_private_changes(self) -> bool:
         if not getattr(self._local, "pending", False):
             return False
-        if connections[self._db()].in_atomic_block:
+        connection = connections[self._db()]
+        # Still the transaction that moved the epoch: its on_commit hook is queued. A rollback
+        # discards the hook; a later transaction of this thread must not read the stale value.
+        marker = getattr(self._local, "marker", None)
+        if connection.in_atomic_block and any(entry[1] is marker for entry in connection.run_on_commit):
             return True
         self._local.pending = False
         self._local.value = None
@@ -116,8 +120,13 @@ class EpochWatch:
                     manager.filter(pk=_ROW).update(**{field: F(field) + 1})
         self._local.value = None
         if connections[using].in_atomic_block:
+
+            def forget_on_commit() -> None:
+                self.forget()
+
             self._local.pending = True
-            transaction.on_commit(self.forget, using=using)
+            self._local.marker = forget_on_commit
+            transaction.on_commit(forget_on_commit, using=using)
         else:
             self.forget()
 

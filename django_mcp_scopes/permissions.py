@@ -58,6 +58,7 @@ from django_mcp_scopes.authentication import (
 )
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, MissingToken
 from django_mcp_scopes.principal import Principal, get_principal
+from django_mcp_scopes.ratelimits import check_drf_request
 from django_mcp_scopes.requirements import ScopeRequirement, coerce_requirement
 from django_mcp_scopes.signals import report_scope_denied
 
@@ -156,6 +157,34 @@ def _method_entry(mapping: Any, method: str, attribute: str, view: Any) -> Any:
     return None
 
 
+def _serves(view: Any, method: str) -> bool:
+    """Whether ``view`` has a handler of its own for ``method`` (DRF's automatic OPTIONS is none)."""
+    name = method.lower()
+    if name not in getattr(view, "http_method_names", ()):
+        return False
+    handler = getattr(type(view), name, None)
+    if handler is None:
+        return False
+    from django.views import View
+    from rest_framework.views import APIView
+
+    return name != "options" or handler not in (View.options, APIView.options)
+
+
+def _refuse_unserved_method(view: Any, method: str, declared: dict[str, Any]) -> None:
+    """405 naming the declared methods the view serves when it has no handler for ``method``:
+    no scope could make it work. A handler left undeclared stays a plain 403 (fail closed)."""
+    if _serves(view, method):
+        return
+    allowed = [name for name in (str(key).upper() for key in declared) if _serves(view, name)]
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.append("HEAD")
+    headers = getattr(view, "headers", None)
+    if isinstance(headers, dict):
+        headers["Allow"] = ", ".join(allowed)  # DRF's finalize_response applies view.headers to the 405
+    raise drf_exceptions.MethodNotAllowed(method)
+
+
 class _ScopePermissionMetaclass(BasePermissionMetaclass):
     def __invert__(cls) -> Any:
         # DRF's NOT alone would turn "no token, hence not the scopes" into a grant. A scope
@@ -186,6 +215,7 @@ class _ScopePermission(BasePermission, metaclass=_ScopePermissionMetaclass):
             return False
         if requirement is None:
             return False
+        check_drf_request(request, principal)  # MCP_SCOPES["RATE_LIMITS"]: 429 with Retry-After
         try:
             effective = principal.effective_scopes
         except DatabaseError as exc:
@@ -247,9 +277,11 @@ class HasAlternativeScopes(_ScopePermission):
                 f"{type(view).__name__} uses HasAlternativeScopes but declares no required_alternate_scopes."
             )
         if isinstance(value, dict):
-            value = _method_entry(value, request.method.upper(), "required_alternate_scopes", view)
-            if value is None:
+            entry = _method_entry(value, request.method.upper(), "required_alternate_scopes", view)
+            if entry is None:
+                _refuse_unserved_method(view, request.method.upper(), value)
                 return None
+            value = entry
         if isinstance(value, ScopeRequirement):
             return value
         if not value:
@@ -271,7 +303,10 @@ class HasScopesByMethod(_ScopePermission):
                 f"{type(view).__name__} uses HasScopesByMethod but declares no required_scopes_by_method."
             )
         entry = _method_entry(value, request.method.upper(), "required_scopes_by_method", view)
-        return as_requirement(entry) if entry is not None else None
+        if entry is None:
+            _refuse_unserved_method(view, request.method.upper(), value)
+            return None
+        return as_requirement(entry)
 
 
 def _recorded_requirement(request: Any) -> tuple[Principal, ScopeRequirement, str | None] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 
 from django_mcp_scopes import declarations
-from django_mcp_scopes.mcp import get_principal, requires_scopes
+from django_mcp_scopes.mcp import get_principal, open_to_any_token, requires_scopes
 
 _declared_before = set(declarations.declared_scopes())
 
@@ -13,6 +13,7 @@ server = MCPServer("jwt-journal", subscriptions=False)
 
 
 @server.tool()
+@open_to_any_token
 def whoami() -> dict:
     """What tool code sees of a JWT caller: the Django user and the token's claims."""
     principal = get_principal()

@@ -16,7 +16,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from django_mcp_scopes import declarations
-from django_mcp_scopes.mcp import get_principal, requires_scopes
+from django_mcp_scopes.mcp import ANY_VALID_TOKEN, get_principal, open_to_any_token, requires_scopes
+from django_mcp_scopes.mcp.operations import LISTING_METHODS
 from django_mcp_scopes.models import Scope
 from django_mcp_scopes.principal import Principal
 
@@ -73,10 +74,14 @@ class StaticTokenAuthentication(BaseAuthentication):
 
 _declared_before = set(declarations.declared_scopes())
 
+LISTINGS_OPEN = {method: ANY_VALID_TOKEN for method in LISTING_METHODS}
+"""``method_scopes`` of an endpoint whose listings any valid token may ask for (filtered by scope)."""
+
 server = MCPServer("test-journal", subscriptions=False)
 
 
 @server.tool()
+@open_to_any_token
 def echo(text: str) -> str:
     """Any valid token may call this."""
     return text
@@ -113,6 +118,7 @@ def moderate(entry: int) -> str:
 
 
 @server.tool()
+@open_to_any_token
 def whoami() -> dict:
     """What tool code sees of the caller, through both ways to ask."""
     principal = get_principal()
@@ -126,6 +132,7 @@ def whoami() -> dict:
 
 
 @server.resource("notes://public")
+@open_to_any_token
 def public_note() -> str:
     return "public note"
 
@@ -143,6 +150,7 @@ def summarize(topic: str) -> str:
 
 
 @server.prompt()
+@open_to_any_token
 def greet(name: str) -> str:
     return f"Hello {name}."
 

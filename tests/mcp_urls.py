@@ -1,13 +1,13 @@
 from django.urls import include, path
 
 from django_mcp_scopes.mcp import mcp_path
-from tests.mcp_app import StaticTokenAuthentication, server
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication, server
 
 urlpatterns = [
     path("", include("django_mcp_scopes.urls")),
-    *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+    *mcp_path("mcp", server, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication]),
     # The default authentication: real django-oauth-toolkit tokens bound to this endpoint.
-    *mcp_path("dot/mcp", server, name="mcp-dot"),
+    *mcp_path("dot/mcp", server, name="mcp-dot", method_scopes=LISTINGS_OPEN),
     path(
         "strict/",
         include(
@@ -16,7 +16,7 @@ urlpatterns = [
                 server,
                 name="mcp-strict",
                 authentication_classes=[StaticTokenAuthentication],
-                method_scopes={"tools/list": "entries:read", "prompts/list": "entries:read"},
+                method_scopes={**LISTINGS_OPEN, "tools/list": "entries:read", "prompts/list": "entries:read"},
             )
         ),
     ),

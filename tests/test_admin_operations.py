@@ -21,7 +21,7 @@ from django_mcp_scopes import declarations
 from django_mcp_scopes.mcp import mcp_path, requires_scopes
 from django_mcp_scopes.mcp.endpoint import mounted_endpoints
 from django_mcp_scopes.models import Scope
-from tests.mcp_app import StaticTokenAuthentication, ensure_scopes
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication, ensure_scopes
 from tests.mcp_app import server as journal_server
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ urlpatterns = [
                 hostile,
                 name="hostile-mcp",
                 authentication_classes=[StaticTokenAuthentication],
-                method_scopes={"tools/list": "<i>italic"},
+                method_scopes={**LISTINGS_OPEN, "tools/list": "<i>italic"},
             )
         ),
     ),
@@ -121,7 +121,7 @@ def test_the_endpoints_page_lists_each_operation_with_its_requirement(superuser_
     publish = f'<a href="{change_url("entries:publish")}">entries:publish</a>'
     admin_scope = f'<a href="{change_url("admin")}">admin</a>'
 
-    assert "any valid token" in row(html, "echo")
+    assert "any valid token (declared with @open_to_any_token)" in row(html, "echo")
     assert "Any valid token may call this." in row(html, "echo")
     count = row(html, "count_scopes")
     assert "<td>tool</td>" in count

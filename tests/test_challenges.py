@@ -162,3 +162,15 @@ def test_401_bodies_are_the_same_for_drf_views_plain_views_and_decorated_functio
     bodies = [client.get(path, **extra).json() for path in ("/api/notes", "/plain/scoped", "/mcp")]
     assert bodies[0] == bodies[1] == bodies[2]
     assert bodies[0]["error"] == ("invalid_token" if authorization else "unauthorized")
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.enforcement_views")
+def test_a_challenge_for_a_non_ascii_path_stays_ascii(client):
+    """A metadata URL built from a non-ASCII path is percent-encoded (the metadata URL already is;
+    bearer_challenge now makes sure of it for any value, see tests/test_properties.py)."""
+    response = client.get("/files/caf\u00e9")
+    assert response.status_code == 401
+    header = response["WWW-Authenticate"]
+    assert header.isascii()
+    assert "caf%C3%A9" in parse_challenge(header)["resource_metadata"]

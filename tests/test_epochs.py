@@ -20,7 +20,9 @@ def flaky():
     flaky_cache.down = False
     flaky_cache.calls.clear()
     with override_settings(CACHES=FLAKY, MCP_SCOPES={"CACHE_RETRY_SECONDS": 60}):
-        caches["default"].clear()  # LocMem storage is per LOCATION and outlives each test
+        # LocMem storage outlives a test while the epoch rolls back with the database: without this,
+        # another test's tombstone under the same epoch number is read here (order-dependent).
+        caches["default"].clear()
         token_cache.clear_local()
         yield flaky_cache
     flaky_cache.down = False
@@ -97,3 +99,15 @@ def test_the_reading_is_trusted_for_the_refresh_window_only():
         time.sleep(0.25)
         assert epochs.peek() is None
         assert epochs.current().scopes == first.scopes + 5
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_move_is_not_seen_by_later_transactions_of_the_thread():
+    """A move inside a transaction that rolls back is private to it; afterwards (here: in the test's
+    outer transaction, as under ATOMIC_REQUESTS) the thread reads the committed row again."""
+    before = epochs.current()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        epochs.bump_tokens()
+        assert epochs.current().tokens == before.tokens + 1  # its own move, seen inside
+        raise RuntimeError("rolled back")
+    assert epochs.current() == before

@@ -16,14 +16,14 @@ from mcp.server.mcpserver import MCPServer
 
 from django_mcp_scopes import declarations
 from django_mcp_scopes.backends import DatabaseScopes
-from django_mcp_scopes.mcp import REQUIRED_SCOPES_META_KEY, mcp_path, requires_scopes
+from django_mcp_scopes.mcp import REQUIRED_SCOPES_META_KEY, mcp_path, open_to_any_token, requires_scopes
 from django_mcp_scopes.mcp.context import RequestPrincipal
 from django_mcp_scopes.mcp.endpoint import MCPEndpoint
 from django_mcp_scopes.mcp.listing import listing_scopes
 from django_mcp_scopes.models import Scope
 from django_mcp_scopes.principal import Principal
 from tests.enforcement_support import make_application, make_token
-from tests.mcp_app import StaticTokenAuthentication
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication
 
 MODERN = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
@@ -33,6 +33,7 @@ journal = MCPServer("listing-journal", subscriptions=False)
 
 
 @journal.tool()
+@open_to_any_token
 def ping() -> str:
     return "pong"
 
@@ -74,8 +75,14 @@ for _name in set(declarations.declared_scopes()) - _declared_before:
     declarations._forget(_name)
 
 urlpatterns = [
-    *mcp_path("mcp", journal, name="listing"),
-    *mcp_path("external/mcp", journal, name="external", authentication_classes=[StaticTokenAuthentication]),
+    *mcp_path("mcp", journal, method_scopes=LISTINGS_OPEN, name="listing"),
+    *mcp_path(
+        "external/mcp",
+        journal,
+        method_scopes=LISTINGS_OPEN,
+        name="external",
+        authentication_classes=[StaticTokenAuthentication],
+    ),
 ]
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
@@ -238,7 +245,7 @@ def test_list_all_operations_is_deprecated_for_all_and_strict(settings):
 
 def test_without_the_view_obtainable_falls_back_to_strict():
     # The backstop alone (the SDK's own app, stdio) never computed what the client could obtain.
-    endpoint = MCPEndpoint(journal)
+    endpoint = MCPEndpoint(journal, LISTINGS_OPEN)
     pinned = RequestPrincipal(
         user=None, granted_scopes=frozenset({"notes:read"}), pinned_effective_scopes=frozenset({"notes:read"})
     )

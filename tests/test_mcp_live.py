@@ -283,7 +283,8 @@ def test_unknown_tool_and_resource_are_not_forbidden(server, era):
         params["_meta"] = META
     response = post(server, {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": params}, era=era)
     assert response.status_code in (200, 400, 404)
-    assert rpc_error(response)["code"] == -32602
+    # SEP-2164: -32602 from 2026-07-28; earlier revisions say -32002 (issue 11).
+    assert rpc_error(response)["code"] == (-32602 if era == "modern" else -32002)
 
 
 def test_body_too_large(server):

@@ -21,7 +21,7 @@ from django_mcp_scopes.mcp.operations import declared_operations, needed_scopes,
 from django_mcp_scopes.principal import Principal
 from django_mcp_scopes.requirements import ScopeRequirement
 from tests.live import ROOT
-from tests.mcp_app import StaticTokenAuthentication, ensure_scopes, server
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication, ensure_scopes, server
 
 
 @pytest.fixture(autouse=True)
@@ -135,10 +135,11 @@ def test_bad_declarations(args, kwargs):
 
 def test_declared_operations_of_the_test_server():
     operations = {(operation.kind, operation.name): operation for operation in declared_operations(server)}
-    assert operations[("tool", "echo")].scopes is None
+    assert operations[("tool", "echo")].scopes.any_token
     assert operations[("tool", "count_scopes")].scopes.static == ScopeRequirement.all_of("entries:read")
     assert operations[("resource_template", "notes://private/{note_id}")].scopes is not None
-    assert operations[("resource", "notes://public")].scopes is None
+    assert operations[("resource", "notes://public")].scopes.any_token
+    assert not operations[("prompt", "summarize")].scopes.any_token
     assert operations[("prompt", "summarize")].scopes is not None
 
 
@@ -151,10 +152,12 @@ def test_endpoint_scopes_are_the_advertised_ones_the_endpoint_needs():
     ensure_scopes()
     # entries:publish is needed (declared by a dynamic requirement) but not advertised.
     assert endpoint_scopes(server) == {"entries:read", "entries:write", "admin"}
-    (pattern,) = mcp_path("x", server, authentication_classes=[StaticTokenAuthentication])
+    (pattern,) = mcp_path("x", server, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication])
     assert endpoint_scopes(pattern) == {"entries:read", "entries:write", "admin"}
     view = MCPView.as_view(
-        server=server, authentication_classes=[StaticTokenAuthentication], method_scopes={"tools/list": "other:scope"}
+        server=server,
+        authentication_classes=[StaticTokenAuthentication],
+        method_scopes={**LISTINGS_OPEN, "tools/list": "other:scope"},
     )
     assert "other:scope" in needed_scopes(view)
     with pytest.raises(TypeError):
@@ -210,7 +213,7 @@ def test_sync_functions_close_stale_connections_around_each_call():
     assert handle_connections(wrapped) is wrapped
     assert handle_connections(async_tool) is async_tool
     # An endpoint wraps its server's sync functions, and keeps their scope declarations.
-    MCPEndpoint(server)
+    MCPEndpoint(server, LISTINGS_OPEN)
     count_scopes = server._tool_manager.get_tool("count_scopes").fn
     assert getattr(count_scopes, _MARK)
     assert scopes_of(count_scopes) is not None
@@ -220,7 +223,7 @@ def test_sync_functions_close_stale_connections_around_each_call():
 def test_operations_requiring_a_scope():
     from django_mcp_scopes.mcp.endpoint import operations_requiring, registered_endpoints
 
-    endpoint = MCPEndpoint(server, {"prompts/list": "entries:read"})
+    endpoint = MCPEndpoint(server, {**LISTINGS_OPEN, "prompts/list": "entries:read"})
     assert endpoint in registered_endpoints()
     found = {(kind, name) for owner, kind, name in operations_requiring("entries:read") if owner is endpoint}
     assert found == {
@@ -256,7 +259,9 @@ def test_a_tools_module_may_be_imported_before_django_is_set_up():
         "from mcp.server.mcpserver import MCPServer\n"
         "from django_mcp_scopes.declarations import declared_scopes\n"
         "from django_mcp_scopes.mcp.endpoint import MCPEndpoint\n"
-        "MCPEndpoint(MCPServer('early', subscriptions=False))\n"
+        "from django_mcp_scopes.mcp.operations import LISTING_METHODS\n"
+        "from django_mcp_scopes.mcp import ANY_VALID_TOKEN\n"
+        "MCPEndpoint(MCPServer('early', subscriptions=False), dict.fromkeys(LISTING_METHODS, ANY_VALID_TOKEN))\n"
         "print('early:scope' in declared_scopes())\n"
     )
     result = subprocess.run(
@@ -288,7 +293,7 @@ def test_completion_for_a_resource_template_reference_follows_the_template():
     def entry(entry_id: str) -> str:
         return entry_id
 
-    endpoint = MCPEndpoint(local)
+    endpoint = MCPEndpoint(local, LISTINGS_OPEN)
     nobody = RequestPrincipal(user=None, granted_scopes=frozenset(), pinned_effective_scopes=frozenset())
     reader = RequestPrincipal(
         user=None, granted_scopes=frozenset({"entries:read"}), pinned_effective_scopes=frozenset({"entries:read"})
@@ -314,7 +319,7 @@ def test_listing_everything_is_still_private_when_meta_depends_on_the_token(sett
     def moderate(entry: int) -> str:
         return str(entry)
 
-    endpoint = MCPEndpoint(local)
+    endpoint = MCPEndpoint(local, LISTINGS_OPEN)
     writer = RequestPrincipal(
         user=None,
         granted_scopes=frozenset({"entries:write", "entries:publish"}),

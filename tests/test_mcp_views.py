@@ -22,7 +22,7 @@ from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE
 from django_mcp_scopes.mcp.urls import MCPURLPattern
 from django_mcp_scopes.mcp.views import AsyncMCPView, _Call, asgi_scope
 from tests.enforcement_support import make_token
-from tests.mcp_app import StaticTokenAuthentication, ensure_scopes, server
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication, ensure_scopes, server
 
 MODERN = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
@@ -59,11 +59,12 @@ class UncheckedView(MCPView):
 
 def _view(view_class: type[MCPView] = MCPView, **kwargs: Any) -> Any:
     kwargs.setdefault("authentication_classes", [StaticTokenAuthentication])
+    kwargs.setdefault("method_scopes", LISTINGS_OPEN)
     return view_class.as_view(server=server, **kwargs)
 
 
 urlpatterns = [
-    *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+    *mcp_path("mcp", server, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication]),
     path("deny", _view(permission_classes=[DenyAll])),
     path("two-headers", _view(authentication_classes=[TwoAuthorizationHeaders])),
     path("introspection-down", _view(authentication_classes=[IntrospectionDown])),
@@ -248,7 +249,9 @@ def test_scope_table_unreadable_is_a_503_not_a_500(scope_table_down, method, nam
 
 
 def test_url_pattern_picks_the_async_view_on_an_event_loop():
-    (pattern,) = mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication])
+    (pattern,) = mcp_path(
+        "mcp", server, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication]
+    )
     assert isinstance(pattern, MCPURLPattern)
     assert pattern.resolve("mcp").func.view_class is MCPView
 

@@ -114,7 +114,8 @@ def test_alternatives_challenge_the_one_missing_fewest(client, scopes):
 def test_alternatives_per_method(client, scopes):
     assert call(client, "get", "/api/alternatives", "notes:read").status_code == 200
     response = call(client, "put", "/api/alternatives", "admin")
-    assert response.status_code == 403  # no alternative declared for PUT: refused, no scope can help
+    assert response.status_code == 405  # no handler and no alternative for PUT: no scope can help
+    assert response["Allow"] == "GET, POST, HEAD"
     assert "WWW-Authenticate" not in response
 
 

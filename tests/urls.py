@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from django_mcp_scopes.mcp import mcp_path
 from django_mcp_scopes.resources import mark_protected_resource
-from tests.mcp_app import StaticTokenAuthentication
+from tests.mcp_app import LISTINGS_OPEN, StaticTokenAuthentication
 from tests.mcp_app import server as mcp_server
 from tests.views import registry_state
 
@@ -126,6 +126,14 @@ urlpatterns = [
     # The MCP test server, so the admin's MCP pages (tests/test_admin_operations.py) have an endpoint to show.
     path(
         "journal/",
-        include(mcp_path("mcp", mcp_server, name="journal-mcp", authentication_classes=[StaticTokenAuthentication])),
+        include(
+            mcp_path(
+                "mcp",
+                mcp_server,
+                name="journal-mcp",
+                method_scopes=LISTINGS_OPEN,
+                authentication_classes=[StaticTokenAuthentication],
+            )
+        ),
     ),
 ]

@@ -2,7 +2,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from benchmarks.mcp_bench_app.server import server
-from django_mcp_scopes.mcp import mcp_path
+from django_mcp_scopes.mcp import ANY_VALID_TOKEN, mcp_path
+from django_mcp_scopes.mcp.operations import LISTING_METHODS
 from django_mcp_scopes.principal import Principal
 
 _PRINCIPAL = Principal(user=None, granted_scopes=frozenset(), client_id="bench", token_id="bench")
@@ -20,4 +21,6 @@ class StaticBenchToken(BaseAuthentication):
         return "Bearer"
 
 
-urlpatterns = [*mcp_path("mcp", server, authentication_classes=[StaticBenchToken])]
+_LISTINGS_OPEN = {method: ANY_VALID_TOKEN for method in LISTING_METHODS}
+
+urlpatterns = [*mcp_path("mcp", server, method_scopes=_LISTINGS_OPEN, authentication_classes=[StaticBenchToken])]

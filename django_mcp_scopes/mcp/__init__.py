@@ -2,7 +2,7 @@
 
 Public API (imported lazily, so importing this package needs no configured Django)::
 
-    from django_mcp_scopes.mcp import mcp_path, requires_scopes, get_principal, endpoint_scopes
+    from django_mcp_scopes.mcp import mcp_path, requires_scopes, open_to_any_token, get_principal, endpoint_scopes
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ _EXPORTS = {
     "MCPView": "django_mcp_scopes.mcp.views",
     "mcp_path": "django_mcp_scopes.mcp.urls",
     "requires_scopes": "django_mcp_scopes.mcp.operations",
+    "open_to_any_token": "django_mcp_scopes.mcp.operations",
+    "ANY_VALID_TOKEN": "django_mcp_scopes.mcp.operations",
+    "LISTINGS_FOR_ANY_TOKEN": "django_mcp_scopes.mcp.operations",
     "endpoint_scopes": "django_mcp_scopes.mcp.operations",
     "REQUIRED_SCOPES_META_KEY": "django_mcp_scopes.mcp.operations",
     "ALTERNATIVE_SCOPES_META_KEY": "django_mcp_scopes.mcp.operations",

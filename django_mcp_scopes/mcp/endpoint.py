@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp import context
@@ -36,6 +38,7 @@ from django_mcp_scopes.mcp.operations import (
     listed_operation,
     needed_scopes,
     referenced_operation,
+    undeclared_operations,
 )
 from django_mcp_scopes.requirements import ScopeRequirement
 
@@ -48,6 +51,9 @@ logger = logging.getLogger("django_mcp_scopes.mcp")
 
 INSUFFICIENT_SCOPE = -32003
 """JSON-RPC error code (implementation-defined server error range) of an insufficient-scope refusal."""
+
+LEGACY_RESOURCE_NOT_FOUND = -32002
+"""JSON-RPC error code of "resource not found" before 2026-07-28 (that revision uses -32602, SEP-2164)."""
 
 _COMPLETION_REFS = {"ref/prompt": ("prompts/get", "name"), "ref/resource": ("resources/read", "uri")}
 
@@ -62,7 +68,8 @@ class Decision:
     def allows(self, principal: Principal | None) -> bool:
         if principal is None:
             # Without a caller nothing scoped is open, whatever a dynamic requirement would say.
-            scoped = self.operation is not None and self.operation.scopes is not None
+            scopes = self.operation.scopes if self.operation is not None else None
+            scoped = scopes is not None and not scopes.any_token
             return not scoped and (self.requirement is None or self.requirement.is_empty)
         if self.requirement is None or self.requirement.is_empty:
             return True
@@ -87,6 +94,7 @@ class MCPEndpoint:
                 "JSON endpoint cannot hold open. Create it with MCPServer(..., subscriptions=False)."
             )
         self.method_scopes = coerce_method_scopes(self.method_scopes)
+        _refuse_undeclared(self)
         flush_declarations()
         self.bridge = _bridge_for(self.server)
         install_backstop(self.server)
@@ -110,6 +118,9 @@ class MCPEndpoint:
                 operation = referenced_operation(self.server, named_method, params)
         elif named_method in NAMED_METHODS:
             operation = find_operation(self.server, named_method, params)
+        if operation is not None and operation.scopes is None and not mcp_scopes_settings.ALLOW_UNDECLARED_OPERATIONS:
+            # Registered after the endpoint started, without a declaration: closed to everyone.
+            raise UndeclaredOperation(f"The MCP {operation.kind} {operation.name!r} declares no scope requirement.")
         if operation is not None and operation.scopes is not None:
             if principal is None:
                 arguments: Mapping[str, Any] = {}
@@ -153,6 +164,27 @@ class MCPEndpoint:
             # What is listed (or the scopes its _meta names) depends on the token: no shared cache
             # may serve it to another caller.
             result["cacheScope"] = "private"
+
+
+class UndeclaredOperation(ImproperlyConfigured):
+    """An operation declares no requirement while ``ALLOW_UNDECLARED_OPERATIONS`` is off."""
+
+
+def _refuse_undeclared(endpoint: MCPEndpoint) -> None:
+    if mcp_scopes_settings.ALLOW_UNDECLARED_OPERATIONS:
+        return
+    missing = undeclared_operations(endpoint)
+    if missing:
+        raise UndeclaredOperation(undeclared_message(endpoint.server.name, missing))
+
+
+def undeclared_message(server_name: str, missing: list[str]) -> str:
+    return (
+        f"MCP server {server_name!r} has operations that declare no scope requirement: {', '.join(missing)}. "
+        "Declare what each needs with @requires_scopes(...), or @open_to_any_token for any valid token; "
+        'give method defaults in method_scopes (ANY_VALID_TOKEN for any valid token). MCP_SCOPES["'
+        'ALLOW_UNDECLARED_OPERATIONS"] = True restores the old "undeclared means open" behaviour.'
+    )
 
 
 _endpoints: weakref.WeakSet[MCPEndpoint] = weakref.WeakSet()
@@ -279,16 +311,49 @@ class _Backstop:
                 raise MCPError(code=INSUFFICIENT_SCOPE, message="Insufficient scope") from None
             if not decision.allows(principal):
                 logger.warning("MCP backstop refused %s: the request did not pass the endpoint's scope check", method)
-                assert decision.requirement is not None
-                raise MCPError(
-                    code=INSUFFICIENT_SCOPE,
-                    message="Insufficient scope",
-                    data={"error": "insufficient_scope", "required_scopes": decision.requirement.challenge_scopes()},
-                )
-        result = await call_next(ctx)
+                data: dict[str, Any] = {"error": "insufficient_scope"}
+                if decision.requirement is not None and not decision.requirement.is_empty:
+                    data["required_scopes"] = decision.requirement.challenge_scopes()
+                raise MCPError(code=INSUFFICIENT_SCOPE, message="Insufficient scope", data=data)
+        if method == "prompts/get":
+            _check_prompt_arguments(self.server, ctx.params)
+        try:
+            result = await call_next(ctx)
+        except MCPError as exc:
+            raise _for_protocol_version(exc, method, ctx.protocol_version) from None
+        except ValueError as exc:
+            if method == "prompts/get" and isinstance(exc.__cause__, ValidationError):
+                raise MCPError(code=INVALID_PARAMS, message=f"Invalid arguments: {exc}") from None
+            raise
         if method in LISTING_METHODS and isinstance(result, dict):
             endpoint.filter_listing(method, result, principal, ctx.protocol_version)
         return result
+
+
+def _check_prompt_arguments(server: Any, params: Any) -> None:
+    """The SDK reports an unknown prompt or a missing argument as a bare ValueError (code 0); the spec
+    says -32602."""
+    params = params if isinstance(params, Mapping) else {}
+    name = params.get("name")
+    prompt = server._prompt_manager.get_prompt(name) if isinstance(name, str) else None
+    if prompt is None:
+        raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name!r}.")
+    arguments = params.get("arguments") or {}
+    if not isinstance(arguments, Mapping):
+        raise MCPError(code=INVALID_PARAMS, message="The prompt's arguments must be an object.")
+    missing = sorted(argument.name for argument in prompt.arguments or () if argument.required)
+    missing = [argument for argument in missing if argument not in arguments]
+    if missing:
+        raise MCPError(code=INVALID_PARAMS, message=f"Missing required arguments: {', '.join(missing)}.")
+
+
+def _for_protocol_version(exc: MCPError, method: str, version: str | None) -> MCPError:
+    """A resource the SDK did not find (-32602 with the URI, SEP-2164) as the client's revision names it."""
+    data = exc.error.data
+    not_found = method == "resources/read" and exc.error.code == INVALID_PARAMS and isinstance(data, Mapping)
+    if not_found and "uri" in data and version not in MODERN_PROTOCOL_VERSIONS:
+        return MCPError(code=LEGACY_RESOURCE_NOT_FOUND, message=exc.error.message, data=data)
+    return exc
 
 
 def install_backstop(server: Any) -> None:

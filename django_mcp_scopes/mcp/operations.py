@@ -12,6 +12,11 @@ arguments, principal: "entries:publish" if arguments.get("public") else None)`` 
 ``entries:write`` always and ``entries:publish`` too for a public entry. Method-level defaults
 (what ``tools/list`` or ``initialize`` needs) are given to the view (``method_scopes=``).
 
+Least privilege: an operation that declares nothing is refused at start-up (``MCPEndpoint``, system
+check ``django_mcp_scopes.E201``). One any valid token may use says so with ``@open_to_any_token``;
+a method default open to any token is ``method_scopes={"tools/list": ANY_VALID_TOKEN}``.
+``MCP_SCOPES["ALLOW_UNDECLARED_OPERATIONS"] = True`` restores "undeclared means any valid token".
+
 Requirements are read when a request arrives, so the decorator works on either side of
 ``@server.tool()``. The SDK keeps its registries private; the lookups below are the one place that
 reads them.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALTERNATIVE_SCOPES_META_KEY",
+    "ANY_VALID_TOKEN",
     "LISTING_METHODS",
     "REQUIRED_SCOPES_META_KEY",
     "Operation",
@@ -41,7 +48,9 @@ __all__ = [
     "declared_operations",
     "endpoint_scopes",
     "find_operation",
+    "open_to_any_token",
     "requires_scopes",
+    "undeclared_operations",
 ]
 
 REQUIRED_SCOPES_META_KEY = "io.github.django-mcp-scopes/requiredScopes"
@@ -71,6 +80,18 @@ LISTING_METHODS: Mapping[str, tuple[str, OperationKind]] = {
     "resources/templates/list": ("resourceTemplates", "resource_template"),
 }
 
+DECLARED_METHODS = (*LISTING_METHODS, "completion/complete")
+"""Method defaults an endpoint must declare (when its server serves the method): least privilege."""
+
+ANY_VALID_TOKEN = ScopeRequirement((frozenset(),))
+"""``method_scopes`` value of a method any valid token may call, declared as such."""
+
+LISTINGS_FOR_ANY_TOKEN: Mapping[str, ScopeRequirement] = MappingProxyType(
+    dict.fromkeys(LISTING_METHODS, ANY_VALID_TOKEN)
+)
+"""``method_scopes`` opening the four listings to any valid token (each still shows only what the
+``LISTING_POLICY`` lets that token see): ``mcp_path("mcp", server, method_scopes=LISTINGS_FOR_ANY_TOKEN)``."""
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -81,6 +102,8 @@ class OperationScopes:
     static: ScopeRequirement | None = None
     dynamic: DynamicRequirement | None = None
     declares: frozenset[str] = frozenset()
+    any_token: bool = False
+    """Declared open to any valid token (``@open_to_any_token``)."""
 
     @property
     def names(self) -> frozenset[str]:
@@ -139,12 +162,12 @@ def requires_scopes(
     if static is not None and static.is_empty:
         raise ImproperlyConfigured(
             f"requires_scopes() got a requirement any token meets ({static.describe()}); "
-            "leave the decorator off for an operation any valid token may use."
+            "use @open_to_any_token for an operation any valid token may use."
         )
     if static is None and dynamic is None:
         raise ImproperlyConfigured(
             "requires_scopes() needs at least one scope, any_of= or a dynamic requirement; "
-            "leave the decorator off for an operation any valid token may use."
+            "use @open_to_any_token for an operation any valid token may use."
         )
     declared = frozenset(coerce_requirement(list(declares)).names) if declares else frozenset()
     operation_scopes = OperationScopes(static=static, dynamic=dynamic, declares=declared)
@@ -155,6 +178,16 @@ def requires_scopes(
         return fn
 
     return decorator
+
+
+def open_to_any_token(fn: _F) -> _F:
+    """Declare that any valid token may use this tool, resource (template) or prompt.
+
+    Without a declaration an operation is refused at start-up (least privilege); this one says
+    on purpose that no scope is needed. The admin's endpoint page shows it as declared open.
+    """
+    setattr(fn, _ATTRIBUTE, OperationScopes(any_token=True))
+    return fn
 
 
 _pending: set[str] = set()
@@ -322,6 +355,27 @@ def _endpoint_parts(value: Any) -> tuple[MCPServer[Any], Mapping[str, ScopeRequi
     if isinstance(value, type) and isinstance(server, MCPServer):
         return server, coerce_method_scopes(getattr(value, "method_scopes", None))
     raise TypeError(f"endpoint_scopes() needs an MCPServer, an MCPView or an mcp_path() pattern; got {value!r}.")
+
+
+def undeclared_operations(view_or_server: Any) -> list[str]:
+    """``"tool echo"``, ``"method tools/list"``, ...: what declares no requirement, named for a person.
+
+    Operations without ``@requires_scopes`` or ``@open_to_any_token``, and the method defaults
+    (``DECLARED_METHODS`` the server serves) missing from ``method_scopes``.
+    """
+    server, method_scopes = _endpoint_parts(view_or_server)
+    missing = [
+        f"{operation.kind.replace('_', ' ')} {operation.name}"
+        for operation in declared_operations(server)
+        if operation.scopes is None
+    ]
+    lowlevel = server._lowlevel_server
+    missing += [
+        f"method {method}"
+        for method in DECLARED_METHODS
+        if method not in method_scopes and lowlevel.get_request_handler(method) is not None
+    ]
+    return missing
 
 
 def coerce_method_scopes(value: Mapping[str, Any] | None) -> dict[str, ScopeRequirement]:

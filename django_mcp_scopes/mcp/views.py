@@ -58,10 +58,11 @@ from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, InvalidToken, TokenError
 from django_mcp_scopes.mcp.bridge import run_in_loop_thread
 from django_mcp_scopes.mcp.context import pin
-from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, MCPEndpoint
+from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, Decision, MCPEndpoint, UndeclaredOperation
 from django_mcp_scopes.mcp.listing import obtainable_scopes
 from django_mcp_scopes.mcp.operations import LISTING_METHODS
 from django_mcp_scopes.principal import Principal, get_principal
+from django_mcp_scopes.ratelimits import CACHE_DOWN_DESCRIPTION, RATE_LIMITED, CacheUnavailable, rate_limiter
 from django_mcp_scopes.resources import (
     canonicalize_all,
     canonicalize_resource,
@@ -214,6 +215,9 @@ class MCPView(View):
             return jsonrpc_error(400, INVALID_REQUEST, "The body must be one JSON-RPC request or notification object.")
         raw_id = message.get("id")
         request_id = raw_id if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
+        if "id" in message and request_id is None:
+            # Neither a request nor a notification: the SDK would drop it and the client would wait forever.
+            return jsonrpc_error(400, INVALID_REQUEST, "The id must be a string or an integer (never null).")
         method = message.get("method")
         if not isinstance(method, str) or not method:
             return jsonrpc_error(400, INVALID_REQUEST, "The message needs a method (a non-empty string).", request_id)
@@ -249,9 +253,15 @@ class MCPView(View):
             decision = self.endpoint.decide(method, params, principal)
         except DatabaseError as exc:
             return self.handle_exception(request, exc)
+        except UndeclaredOperation as exc:
+            logger.error("%s Refused (least privilege).", exc)
+            return jsonrpc_error(500, INTERNAL_ERROR, "This operation declares no scope requirement.", request_id)
         except Exception:
             logger.exception("The scope requirement of %s could not be evaluated", method)
             return jsonrpc_error(500, INTERNAL_ERROR, "The scope requirement of this call could not be evaluated.")
+        limited = self.rate_limited(request, principal, method, decision, request_id)
+        if limited is not None:
+            return limited
         if not decision.allows(principal):
             assert decision.requirement is not None
             what = method if decision.operation is None else f"{method} {decision.operation.name}"
@@ -263,6 +273,23 @@ class MCPView(View):
             except DatabaseError as exc:
                 return self.handle_exception(request, exc)
         return _Call(asgi_scope(request, body, principal), body, principal)
+
+    def rate_limited(
+        self, request: HttpRequest, principal: Principal, method: str, decision: Decision, request_id: Any
+    ) -> HttpResponseBase | None:
+        """429 with ``Retry-After`` and a JSON-RPC error over ``MCP_SCOPES["RATE_LIMITS"]``."""
+        operations = [method]
+        if decision.operation is not None:
+            operations.append(f"{method} {decision.operation.name}")
+        try:
+            refusal = rate_limiter.check(principal, operations)
+        except CacheUnavailable:
+            return service_unavailable_response(request, CACHE_DOWN_DESCRIPTION)
+        if refusal is None:
+            return None
+        response = jsonrpc_error(429, RATE_LIMITED, refusal.description, request_id, refusal.data())
+        response["Retry-After"] = str(refusal.retry_after)
+        return response
 
     def origin_allowed(self, request: HttpRequest, origin: str) -> bool:
         allowed = mcp_scopes_settings.ALLOWED_ORIGINS

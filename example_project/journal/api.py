@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import status
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,9 +22,20 @@ from django_mcp_scopes.principal import get_principal
 from example_project.journal import services
 
 
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, with nesting too deep for Python's decoder a 400 rather than a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - the document is nested too deeply.") from exc
+
+
 class EntryListView(APIView):
     authentication_classes = [MCPTokenAuthentication]
     permission_classes = [HasScopesByMethod]
+    parser_classes = [BoundedJSONParser]
     required_scopes_by_method = {"GET": "entries:read", "POST": "entries:write"}
 
     def get(self, request: Request) -> Response:

@@ -11,8 +11,10 @@ import json
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import ToolAnnotations
+from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel, Field
 
 from django_mcp_scopes.mcp import get_principal, requires_scopes
@@ -256,10 +258,13 @@ def add_tag_to_entry(entry_id: EntryId, tag_id: TagId) -> Entry:
 
 # resources ----------------------------------------------------------------------------------------------
 def _resource(function: Any, raw_id: str) -> Any:
-    if not raw_id.isdigit():
-        raise ResourceError(f"{raw_id!r} is not an id.")
+    # ASCII digits only: int() reads any Unicode digit, so U+0661 (ARABIC-INDIC DIGIT ONE) would name entry 1.
+    if not (raw_id.isascii() and raw_id.isdigit()):
+        raise ResourceNotFoundError(f"{raw_id!r} is not an id.")
     try:
         return function(_user(), int(raw_id))
+    except services.NotFound as exc:
+        raise ResourceNotFoundError(str(exc)) from exc
     except services.JournalError as exc:
         raise ResourceError(str(exc)) from exc
 
@@ -283,7 +288,10 @@ def tag_resource(tag_id: str) -> str:
 @requires_scopes(ENTRIES_READ, TAGS_READ)
 def suggest_tags(entry_id: Annotated[str, Field(description="The id of the entry to tag.")]) -> str:
     """Ask the model to suggest tags for one of your entries, reusing your existing tags where they fit."""
-    entry = _resource(services.get_entry, entry_id.strip())
+    try:
+        entry = _resource(services.get_entry, entry_id.strip())
+    except ResourceNotFoundError as exc:
+        raise MCPError(code=INVALID_PARAMS, message=f"entry_id: {exc}") from None
     tags = services.list_tags(_user(), limit=services.MAX_LIST_LIMIT)
     existing = "\n".join(f"- {tag.name} (id {tag.pk}): {tag.description}" for tag in tags) or "(none yet)"
     current = ", ".join(tag.name for tag in entry.tags.all()) or "(none)"

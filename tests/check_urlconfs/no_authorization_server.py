@@ -2,10 +2,10 @@
 
 from django.urls import include, path
 
-from django_mcp_scopes.mcp import mcp_path
+from django_mcp_scopes.mcp import LISTINGS_FOR_ANY_TOKEN, mcp_path
 from tests.mcp_app import StaticTokenAuthentication, server
 
 urlpatterns = [
     path("", include("django_mcp_scopes.urls")),
-    *mcp_path("mcp", server, authentication_classes=[StaticTokenAuthentication]),
+    *mcp_path("mcp", server, method_scopes=LISTINGS_FOR_ANY_TOKEN, authentication_classes=[StaticTokenAuthentication]),
 ]
