@@ -195,7 +195,6 @@ class ScopeRegistry:
         """
         using = self._db()
         epochs.bump_scopes()
-        self._generation += 1
         if connections[using].in_atomic_block:
             # Until the transaction commits, this thread sees its change privately.
             self._local.dirty = True

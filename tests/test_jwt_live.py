@@ -44,10 +44,11 @@ from jwt.algorithms import RSAAlgorithm
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 
 from tests._mcp_live import MODERN, live_db  # noqa: F401 (live_db is a fixture)
 from tests.example.live import parse_forms
+from tests.example.test_end_to_end import MemoryStorage
 from tests.jwt_support import b64, forge, forge_hs256
 from tests.live import LiveServer, free_port
 
@@ -255,24 +256,6 @@ def refused(response: httpx.Response, words: str, error: str = "invalid_token") 
 
 
 # --- the official client, through discovery, authorization and step-up ---------------------------------
-
-
-class MemoryStorage:
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
 
 
 class ProviderBrowser:
