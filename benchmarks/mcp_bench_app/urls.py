@@ -1,9 +1,9 @@
+from django.urls import include, path
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from benchmarks.mcp_bench_app.server import server
-from django_mcp_scopes.mcp import ANY_VALID_TOKEN, mcp_path
-from django_mcp_scopes.mcp.operations import LISTING_METHODS
+from django_mcp_scopes.mcp import LISTINGS_FOR_ANY_TOKEN, mcp_path
 from django_mcp_scopes.principal import Principal
 
 _PRINCIPAL = Principal(user=None, granted_scopes=frozenset(), client_id="bench", token_id="bench")
@@ -21,6 +21,8 @@ class StaticBenchToken(BaseAuthentication):
         return "Bearer"
 
 
-_LISTINGS_OPEN = {method: ANY_VALID_TOKEN for method in LISTING_METHODS}
-
-urlpatterns = [*mcp_path("mcp", server, method_scopes=_LISTINGS_OPEN, authentication_classes=[StaticBenchToken])]
+urlpatterns = [
+    *mcp_path("mcp", server, method_scopes=LISTINGS_FOR_ANY_TOKEN, authentication_classes=[StaticBenchToken]),
+    # The metadata a real deployment serves (checks E006); after /mcp, so it costs that path nothing.
+    path("", include("django_mcp_scopes.urls")),
+]
