@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -119,6 +120,7 @@ class _Instruments:
 
 
 _instruments: _Instruments | None = None
+_instruments_lock = threading.Lock()
 _unavailable_logged = False
 _operation: contextvars.ContextVar[_Span | None] = contextvars.ContextVar("mcp_scopes_operation_span", default=None)
 
@@ -128,14 +130,16 @@ def _get() -> _Instruments | None:
     if not mcp_scopes_settings.OPENTELEMETRY:
         return None
     if _instruments is None:
-        try:
-            _instruments = _Instruments()
-        except ImportError:
-            # Telemetry must never take requests down; check E401 reports it at start-up.
-            if not _unavailable_logged:
-                logger.error('MCP_SCOPES["OPENTELEMETRY"] is True but opentelemetry-api is not installed.')
-                _unavailable_logged = True
-            return None
+        with _instruments_lock:  # one counter per process, even when the first requests race
+            if _instruments is None:
+                try:
+                    _instruments = _Instruments()
+                except ImportError:
+                    # Telemetry must never take requests down; check E401 reports it at start-up.
+                    if not _unavailable_logged:
+                        logger.error('MCP_SCOPES["OPENTELEMETRY"] is True but opentelemetry-api is not installed.')
+                        _unavailable_logged = True
+                    return None
     return _instruments
 
 

@@ -26,6 +26,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -51,8 +52,14 @@ class EntriesView(APIView):
         return Response({"ok": True})
 
 
+class Broken(BaseAuthentication):
+    def authenticate(self, request):
+        raise RuntimeError("a bug in a project's authentication class")
+
+
 urlpatterns = [
     *mcp_path("mcp", server, method_scopes=LISTINGS_OPEN),
+    *mcp_path("broken", server, method_scopes=LISTINGS_OPEN, authentication_classes=[Broken]),
     path("api/entries", EntriesView.as_view()),
 ]
 
@@ -127,7 +134,7 @@ def rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**(params or {}), "_meta": META}}
 
 
-def call(body: dict[str, Any], token: str | None, *, client: Client | None = None):
+def call(body: dict[str, Any], token: str | None, *, client: Client | None = None, url: str = "/mcp"):
     extra = {
         "HTTP_MCP_PROTOCOL_VERSION": MODERN,
         "HTTP_ACCEPT": "application/json, text/event-stream",
@@ -137,7 +144,7 @@ def call(body: dict[str, Any], token: str | None, *, client: Client | None = Non
         extra["HTTP_MCP_NAME"] = body["params"]["name"]
     if token is not None:
         extra["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return (client or Client()).post("/mcp", data=json.dumps(body), content_type="application/json", **extra)
+    return (client or Client()).post(url, data=json.dumps(body), content_type="application/json", **extra)
 
 
 def tool(name: str, **arguments: Any) -> dict[str, Any]:
@@ -264,6 +271,40 @@ def test_the_asgi_endpoint_records_the_same_spans(otel):
     operation = only(spans, "mcp_scopes.mcp tools/call create_entry")
     assert operation.attributes["mcp_scopes.outcome"] == "insufficient_scope"
     assert only(spans, telemetry.AUTHENTICATE_SPAN).parent.span_id == operation.context.span_id
+
+
+def test_an_exception_out_of_the_view_is_an_error_outcome_and_propagates(otel):
+    client = Client(raise_request_exception=False)
+    response = call(rpc("tools/list"), "any", client=client, url="/broken")
+    assert response.status_code == 500  # Django's answer: the exception went through the span
+    operation = only(otel.spans(), "mcp_scopes.mcp")
+    assert operation.attributes["mcp_scopes.outcome"] == "error"
+    assert operation.status.status_code.name == "ERROR"
+
+
+def test_under_asgi_the_sdk_spans_are_children_of_the_request_span(otel):
+    token, _ = make_token("entries:read")
+
+    async def scenario():
+        return await AsyncClient().post(
+            "/mcp",
+            data=json.dumps(tool("count_scopes")),
+            content_type="application/json",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json, text/event-stream",
+                "MCP-Protocol-Version": MODERN,
+                "Mcp-Method": "tools/call",
+                "Mcp-Name": "count_scopes",
+            },
+        )
+
+    assert asyncio.run(scenario()).status_code == 200
+    spans = otel.exporter.get_finished_spans()
+    operation = only(otel.spans(), "mcp_scopes.mcp tools/call count_scopes")
+    sdk = [span for span in spans if span.name == "tools/call count_scopes"]
+    assert sdk, [span.name for span in spans]
+    assert sdk[0].context.trace_id == operation.context.trace_id
 
 
 def test_no_token_and_no_personal_data_in_any_span_or_metric(otel):
