@@ -460,7 +460,12 @@ def measure(options: argparse.Namespace) -> int:
     if baseline is not None and not (baseline / "example_project").is_dir():
         raise BenchError(f"--baseline {baseline} is not a checkout of this project (no example_project/)")
     known = servers(baseline)
-    wanted_names = set(options.only.split(",")) | set(HEADLINE) if options.only else None
+    wanted_names = None
+    if options.only:
+        # The rows asked for, what their ratios compare them with, and their --baseline counterparts.
+        wanted_names = set(options.only.split(",")) | set(HEADLINE)
+        wanted_names |= {row.versus for row in ROWS if row.name in wanted_names}
+        wanted_names |= {f"before:{name}" for name in wanted_names}
     rows: list[Row] = []
     for row in ROWS:
         if row.baseline and baseline is None:
@@ -472,7 +477,7 @@ def measure(options: argparse.Namespace) -> int:
             print(f"skipped {row.name}: {reason}")
             continue
         rows.append(row)
-    if wanted_names is not None and (unknown := wanted_names - {row.name for row in ROWS}):
+    if wanted_names is not None and (unknown := set(options.only.split(",")) - {row.name for row in ROWS}):
         raise BenchError(f"unknown rows: {', '.join(sorted(unknown))}; known: {', '.join(r.name for r in ROWS)}")
     wanted = [known[name] for name in dict.fromkeys(row.server for row in rows)]
     roots = list(dict.fromkeys(server.root for server in wanted))
