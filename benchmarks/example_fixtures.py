@@ -3,12 +3,13 @@
 Run with the example's settings (``DJANGO_SETTINGS_MODULE=example_project.settings``,
 ``EXAMPLE_SQLITE_PATH``, ``DJANGO_BASE_URL``) and the checkout to prepare first on ``PYTHONPATH``:
 
-    python benchmarks/example_fixtures.py OUT_DIR COLD_TOKENS
+    python benchmarks/example_fixtures.py OUT_DIR COLD_TOKENS [--append]
 
 Writes ``OUT_DIR/warm.txt`` (one token) and ``OUT_DIR/cold.txt`` (``COLD_TOKENS`` tokens, one a line):
 real django-oauth-toolkit access tokens of the demo user with ``user:read entries:read``, bound to
 ``DJANGO_BASE_URL/mcp`` (RFC 8707), valid for a day, stored the way DOT stores them
 (``set_token_value``: redacted at rest when the project asks for it, looked up by checksum).
+``--append`` adds ``COLD_TOKENS`` more to ``cold.txt`` (the database is already prepared).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import django
 
 
-def main(out_dir: Path, cold_tokens: int) -> None:
+def main(out_dir: Path, cold_tokens: int, append: bool = False) -> None:
     django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -37,8 +38,9 @@ def main(out_dir: Path, cold_tokens: int) -> None:
         def set_token_value(instance, raw):  # type: ignore[no-untyped-def]
             instance.token = raw
 
-    call_command("migrate", "--noinput", verbosity=0)
-    call_command("setup_demo", "--no-admin", verbosity=0, stdout=io.StringIO())
+    if not append:
+        call_command("migrate", "--noinput", verbosity=0)
+        call_command("setup_demo", "--no-admin", verbosity=0, stdout=io.StringIO())
     user = get_user_model().objects.get(username="demo")
     application_model = get_application_model()
     application, _ = application_model.objects.get_or_create(
@@ -62,14 +64,16 @@ def main(out_dir: Path, cold_tokens: int) -> None:
         set_token_value(row, raw)
         return raw, row
 
-    warm, row = new_token()
-    row.save()  # type: ignore[attr-defined]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not append:
+        warm, row = new_token()
+        row.save()  # type: ignore[attr-defined]
+        (out_dir / "warm.txt").write_text(warm + "\n")
     pool = [new_token() for _ in range(cold_tokens)]
     access_token_model.objects.bulk_create([row for _, row in pool], batch_size=2000)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "warm.txt").write_text(warm + "\n")
-    (out_dir / "cold.txt").write_text("".join(raw + "\n" for raw, _ in pool))
+    with (out_dir / "cold.txt").open("a" if append else "w") as cold:
+        cold.write("".join(raw + "\n" for raw, _ in pool))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    main(Path(sys.argv[1]), int(sys.argv[2]), append="--append" in sys.argv[3:])

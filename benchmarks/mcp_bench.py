@@ -278,7 +278,7 @@ class Result:
         if self.socket_errors:
             return f"{self.socket_errors} socket errors"
         if self.exhausted:
-            return f"the cold-token pool ran out ({self.exhausted} requests reused a token): raise --cold-tokens"
+            return f"the cold-token pool ran out ({self.exhausted} requests reused a token)"
         if not self.ok:
             return "no answer at all"
         return None
@@ -309,12 +309,24 @@ def run_wrk(url: str, seconds: int, connections: int, args: list[str]) -> Result
 class Load:
     """Sends one row's requests: the files wrk's Lua script reads, and the cold pools' next offsets."""
 
-    def __init__(self, work: Path, tokens: dict[Path, Path], connections: int) -> None:
+    def __init__(self, work: Path, tokens: dict[Path, Path], envs: dict, connections: int) -> None:
         self.work = work
         self.tokens = tokens  # checkout root -> directory with warm.txt and cold.txt
+        self.envs = envs
         self.next_cold: dict[Path, int] = dict.fromkeys(tokens, 0)
-        self.pool_size = {root: len((d / "cold.txt").read_text().splitlines()) for root, d in tokens.items()}
+        self.cold_rate: dict[Path, float] = {}
         self.connections = connections
+
+    def pool_size(self, root: Path) -> int:
+        return len((self.tokens[root] / "cold.txt").read_text().splitlines())
+
+    def top_up(self, root: Path, seconds: int) -> None:
+        """Before a cold run: enough unused tokens for three times what the last cold run sent per second."""
+        need = int(max(self.cold_rate.get(root, 0.0) * 3, 1000) * (seconds + 1))
+        missing = need - (self.pool_size(root) - self.next_cold[root])
+        if missing > 0:
+            argv = [sys.executable, str(FIXTURES), str(self.tokens[root]), str(max(missing, 10_000)), "--append"]
+            _check_call(argv, root, self.envs[(root, "example")])
 
     def probe(self, row: Row, running: Running) -> None:
         """One request before any load: the server answers it as expected, or the run stops and says why."""
@@ -344,6 +356,7 @@ class Load:
         stem.with_suffix(".body").write_bytes(body(row.tool, row.era))
         pool, offset = "-", 0
         if row.token == "cold":
+            self.top_up(root, seconds)
             pool, offset = str(self.tokens[root] / "cold.txt"), self.next_cold[root]
         result = run_wrk(
             f"http://127.0.0.1:{running.port}/mcp",
@@ -353,7 +366,8 @@ class Load:
         )
         if row.token == "cold":
             self.next_cold[root] += result.sent
-            if self.next_cold[root] > self.pool_size[root]:
+            self.cold_rate[root] = max(self.cold_rate.get(root, 0.0), result.rate)
+            if self.next_cold[root] > self.pool_size(root):
                 result.exhausted = max(result.exhausted, 1)
         return result
 
@@ -443,7 +457,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="seconds of load before the rounds, per row")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=4, help="threads of the gunicorn gthread worker")
-    parser.add_argument("--cold-tokens", type=int, default=60_000, help="pool of fresh tokens per checkout")
+    parser.add_argument(
+        "--cold-tokens", type=int, default=20_000, help="fresh tokens per checkout to start with (topped up as needed)"
+    )
     parser.add_argument("--only", help="comma-separated row names (the headline rows are always measured)")
     parser.add_argument("--baseline", type=Path, help="also serve the example and the bench app from this checkout")
     options = parser.parse_args()
@@ -488,7 +504,7 @@ def measure(options: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         work = Path(tmp)
         envs, tokens = prepare(roots, {server.project for server in wanted}, work, options.cold_tokens)
-        load = Load(work, tokens, options.connections)
+        load = Load(work, tokens, envs, options.connections)
         with started(wanted, envs, options.threads, work) as running:
             for row in rows:
                 load.probe(row, running[row.server])
