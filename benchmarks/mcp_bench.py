@@ -221,18 +221,18 @@ class Running:
         return self.log.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        """SIGTERM to the whole process group, then SIGKILL to whatever is left of it (workers too)."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.process.pid, sig)
             except ProcessLookupError:
-                return
+                break
             try:
-                self.process.wait(timeout=wait)
-                return
+                self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 continue
+            time.sleep(0.2)  # the group's other members (a gunicorn worker) end after their master
+        self.process.wait()
 
 
 class BenchError(Exception):
