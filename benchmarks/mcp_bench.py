@@ -381,6 +381,7 @@ def prepare(roots: list[Path], projects: set[str], work: Path, cold_tokens: int)
     for number, root in enumerate(roots):
         place = work / f"checkout{number}"
         place.mkdir()
+        _check_origin(root, base)
         envs[(root, "bare")] = {**base, "DJANGO_SETTINGS_MODULE": "benchmarks.bare_app"}
         envs[(root, "sdk")] = dict(base)
         if "bench-app" in projects:
@@ -405,6 +406,19 @@ def prepare(roots: list[Path], projects: set[str], work: Path, cold_tokens: int)
             envs[(root, "example")] = env
             tokens[root] = place / "tokens"
     return envs, tokens
+
+
+def _check_origin(root: Path, env: dict[str, str]) -> None:
+    """The package and the example a server of ``root`` imports are ``root``'s (not an editable install's)."""
+    code = (
+        "import django_mcp_scopes, example_project; print(django_mcp_scopes.__file__); print(example_project.__file__)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env={**env, "PYTHONPATH": str(root)}, capture_output=True, text=True
+    )
+    paths = [Path(line).resolve() for line in found.stdout.split()]
+    if found.returncode != 0 or len(paths) != 2 or not all(path.is_relative_to(root) for path in paths):
+        raise BenchError(f"the servers of {root} would not import its own code: {found.stdout}{found.stderr}")
 
 
 def _check_call(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
@@ -506,22 +520,30 @@ def measure(options: argparse.Namespace) -> int:
         envs, tokens = prepare(roots, {server.project for server in wanted}, work, options.cold_tokens)
         load = Load(work, tokens, envs, options.connections)
         with started(wanted, envs, options.threads, work) as running:
-            for row in rows:
-                load.probe(row, running[row.server])
-                result = load.run(row, running[row.server], options.warmup)
-                if result.bad or result.socket_errors:
-                    problems[row.name] = f"warm-up: {result.problem}"
-            # Rounds interleave the rows (reversed every other round): whatever else loads the
-            # machine weighs on every row alike.
-            for number in range(options.rounds):
-                for row in rows if number % 2 == 0 else rows[::-1]:
-                    if row.name in problems:
-                        continue
-                    result = load.run(row, running[row.server], options.seconds)
-                    if result.problem:
-                        problems[row.name] = result.problem
-                    rates[row.name].append(result.rate)
-                print(f"round {number + 1}/{options.rounds} done", flush=True)
+            # Two phases: every row with a steady token first, then the cold-token rows. A burst of
+            # fresh tokens leaves a server slower for a while (caches and token table churned), which
+            # would weigh on whichever warm row follows it; no warm row ever follows one this way.
+            # Within a phase, rounds interleave the rows (reversed every other round): whatever else
+            # loads the machine weighs on every row alike.
+            steady = [row for row in rows if row.token != "cold"]
+            cold = [row for row in rows if row.token == "cold"]
+            for phase in (steady, cold):
+                for row in phase:
+                    load.probe(row, running[row.server])
+                    result = load.run(row, running[row.server], options.warmup)
+                    if result.bad or result.socket_errors:
+                        problems[row.name] = f"warm-up: {result.problem}"
+                for number in range(options.rounds):
+                    for row in phase if number % 2 == 0 else phase[::-1]:
+                        if row.name in problems:
+                            continue
+                        result = load.run(row, running[row.server], options.seconds)
+                        if result.problem:
+                            problems[row.name] = result.problem
+                        rates[row.name].append(result.rate)
+                    if phase:
+                        kind = "steady-token" if phase is steady else "cold-token"
+                        print(f"{kind} round {number + 1}/{options.rounds} done", flush=True)
             dead = [each.server.name for each in running.values() if each.process.poll() is not None]
             for name in dead:
                 problems[name] = f"the server died:\n{running[name].stderr()}"
