@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
 TOX_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: run test lint typecheck migrations-check bench tox clean mutation-probe soak docs docs-serve
+.PHONY: run test lint typecheck migrations-check bench bench-scale tox clean mutation-probe soak docs docs-serve
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed: make PYTHON=/path/to/python3.1x ...")'
@@ -64,9 +65,15 @@ soak: $(VENV)/.dev-installed
 mutation-probe: $(VENV)/.dev-installed
 	$(BIN)/python tests/mutations/probe.py
 
-## bench: benchmarks that print numbers (auth overhead, MCP endpoint vs the SDK's own server)
+## bench: auth overhead, scale, and the MCP endpoint vs the SDK's own server under wrk (BENCH_ARGS="--baseline DIR")
 bench: $(VENV)/.dev-installed
-	$(BIN)/python benchmarks/run.py
+	@command -v wrk >/dev/null && command -v taskset >/dev/null || { echo "make bench needs wrk and taskset \
+	(a native load generator; a Python one saturates near 1,000 req/s): sudo apt-get install -y wrk util-linux" >&2; exit 1; }
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+## bench-scale: 10 vs 10,000 scopes and 10 vs 1,000 tools (decision cost, listing, PRM, memory, queries)
+bench-scale: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/scale.py
 
 # tox looks for python3.10 ... python3.13 on PATH; pyenv's installed versions are added when present.
 PYENV_BINS := $(wildcard $(HOME)/.pyenv/versions/3.1[0-3].*/bin)
