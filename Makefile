@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 TOX_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint typecheck migrations-check bench bench-scale tox clean mutation-probe soak
+.PHONY: run test lint typecheck migrations-check bench bench-scale tox clean mutation-probe soak docs docs-serve
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed: make PYTHON=/path/to/python3.1x ...")'
@@ -41,6 +41,18 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
+$(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $@
+
+## docs: build the documentation site into site/ (MkDocs, strict: any warning or broken link fails)
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## docs-serve: the documentation site on http://127.0.0.1:8001 (rebuilt on every change)
+docs-serve: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:8001
+
 migrations-check: $(VENV)/.dev-installed
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings --pythonpath=.
 
@@ -73,4 +85,4 @@ tox: $(VENV)/.dev-installed
 	PATH="$(subst $(space),:,$(strip $(PYENV_BINS))):$$PATH" $(BIN)/tox $(TOX_ARGS)
 
 clean:
-	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache example_project/db.sqlite3
+	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache site example_project/db.sqlite3

@@ -1,8 +1,9 @@
 """Run the benchmarks in turn (``make bench``), then repeat each one's last line.
 
 1. ``auth_bench.py``: the authentication overhead on a DRF view;
-2. ``scale.py``: 10 vs 10,000 scopes and 10 vs 1,000 tools (decision, listing, PRM, memory, queries);
-3. ``mcp_bench.py``: the MCP endpoint against the SDK's own server, under ``wrk``.
+2. ``telemetry_bench.py``: what the OpenTelemetry hooks cost a request, off (the default) and on;
+3. ``scale.py``: 10 vs 10,000 scopes and 10 vs 1,000 tools (decision, listing, PRM, memory, queries);
+4. ``mcp_bench.py``: the MCP endpoint against the SDK's own server, under ``wrk``.
 
 Arguments go to ``mcp_bench.py`` (``make bench BENCH_ARGS="--baseline DIR"``). Each benchmark prints
 its summary as its last line; the last line of all is ``mcp_endpoint_ratio=...``.
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["auth_bench.py", "scale.py", "mcp_bench.py"]
+BENCHMARKS = ["auth_bench.py", "telemetry_bench.py", "scale.py", "mcp_bench.py"]
 
 
 def main() -> int:

@@ -48,7 +48,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from django_mcp_scopes import challenges, introspection, resources
+from django_mcp_scopes import challenges, introspection, resources, telemetry
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import (
     AuthServiceUnavailable,
@@ -371,6 +371,23 @@ def authenticate_request(request: HttpRequest, *, resource_uri: str | None = Non
     ``resources.resource_uri``). Raises ``InvalidRequest`` / ``InvalidToken`` (401) and
     ``AuthServiceUnavailable`` (503). Refusals are reported through ``signals.token_rejected``.
     """
+    with telemetry.authentication_span() as span:
+        try:
+            principal = _authenticate_request(request, resource_uri)
+        except TokenError as exc:
+            span.set(outcome=exc.reason)
+            raise
+        except AuthServiceUnavailable:
+            span.set(outcome="unavailable")
+            raise
+        if principal is None:
+            span.set(outcome="no_credentials")
+        else:
+            span.set(outcome="allowed", client_id=principal.client_id, token_source=principal.extra.get("source"))
+        return principal
+
+
+def _authenticate_request(request: HttpRequest, resource_uri: str | None) -> Principal | None:
     checksum: str | None = None
     try:
         header = request.META.get("HTTP_AUTHORIZATION")

@@ -7,7 +7,8 @@ E005 a Redis cache without socket timeouts of at most a second, E008 a JWT issue
 https, W009 a JWT issuer with accepted AUDIENCES, W010 a JWT issuer not requiring typ at+jwt.
 E007 its own authorization server without an RFC 8414 document; URL checks: E006 nothing serves an
 MCP endpoint's metadata URL, W008 another view does; database checks: W006 scopes the mounted
-operations need are missing, W007 inactive. All carry the tag ``mcp_scopes``.
+operations need are missing, W007 inactive; E401 ``OPENTELEMETRY`` on without the OpenTelemetry
+API. All carry the tag ``mcp_scopes``.
 """
 
 from __future__ import annotations
@@ -409,3 +410,21 @@ def check_undeclared_operations_allowed(
             id=f"{PREFIX}.W201",
         )
     ]
+
+
+@register(TAG)
+def check_opentelemetry(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    if not _safe(lambda: mcp_scopes_settings.OPENTELEMETRY):
+        return []
+    try:
+        import opentelemetry.metrics
+        import opentelemetry.trace  # noqa: F401
+    except ImportError:
+        return [
+            Error(
+                f'{SETTINGS_NAME}["OPENTELEMETRY"] is True but the OpenTelemetry API is not installed.',
+                hint='pip install "django-mcp-scopes[otel]", or set OPENTELEMETRY to False.',
+                id=f"{PREFIX}.E401",
+            )
+        ]
+    return []

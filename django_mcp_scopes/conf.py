@@ -111,6 +111,9 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMITS": [],
     # When the cache cannot count: "allow" (logged) or "refuse" (503 with Retry-After).
     "RATE_LIMITS_WHEN_CACHE_DOWN": "allow",
+    # OpenTelemetry spans and refusal counters (django_mcp_scopes.telemetry). Needs opentelemetry-api
+    # (the "otel" extra); off: opentelemetry is never imported by this package.
+    "OPENTELEMETRY": False,
 }
 
 
@@ -512,6 +515,10 @@ class MCPScopesSettings:
         _require(value in ("allow", "refuse"), "RATE_LIMITS_WHEN_CACHE_DOWN", '"allow" or "refuse"', value)
         return str(value)
 
+    @_setting
+    def OPENTELEMETRY(self) -> bool:
+        return self._bool("OPENTELEMETRY")
+
     def validate(self) -> list[str]:
         """Return one message per malformed setting (used by the system checks)."""
         problems = []
@@ -592,3 +599,6 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
         from django_mcp_scopes.ratelimits import rate_limiter
 
         rate_limiter.reset()
+        from django_mcp_scopes import telemetry
+
+        telemetry.reset()

@@ -39,6 +39,7 @@ from typing import Any
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
+from django_mcp_scopes import telemetry
 from django_mcp_scopes.principal import Principal
 
 logger = logging.getLogger("django_mcp_scopes.ratelimits")
@@ -178,6 +179,8 @@ class RateLimiter:
             retry_after = self._count(index, rule, who, now)
             if retry_after is not None and (refusal is None or retry_after > refusal.retry_after):
                 refusal = Refusal(rule, retry_after)
+        if refusal is not None:
+            telemetry.refused("rate_limited")
         return refusal
 
     def _count(self, index: int, rule: Rule, who: str, now: float) -> int | None:

@@ -19,6 +19,8 @@ from urllib.parse import quote
 
 from django.dispatch import Signal
 
+from django_mcp_scopes import telemetry
+
 token_rejected = Signal()
 scope_denied = Signal()
 
@@ -52,6 +54,7 @@ def report_token_rejected(request: Any, *, reason: str, error: str | None, token
         _client_address(request),
         short_hash,
     )
+    telemetry.refused(reason)
     token_rejected.send(sender=None, reason=reason, error=error, request=request, token_hash=short_hash)
 
 
@@ -68,11 +71,13 @@ def report_scope_denied(request: Any, *, principal: Any, required_scopes: Iterab
         _loggable(",".join(required) or "-"),
         _loggable(",".join(granted) or "-"),
     )
+    telemetry.refused("insufficient_scope")
     scope_denied.send(sender=None, required_scopes=required, principal=principal, request=request)
 
 
 def report_service_unavailable(request: Any, *, reason: str) -> None:
     security_logger.error("mcp_auth_unavailable reason=%s path=%s", _loggable(reason), _path(request))
+    telemetry.refused("unavailable")
 
 
 def _user_id(principal: Any) -> str:

@@ -48,6 +48,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request as DRFRequest
 from starlette.authentication import AuthCredentials
 
+from django_mcp_scopes import telemetry
 from django_mcp_scopes.authentication import MCPTokenAuthentication, _django_request, check_resource_binding
 from django_mcp_scopes.challenges import (
     insufficient_scope_response,
@@ -70,6 +71,7 @@ from django_mcp_scopes.resources import (
     public_origin,
     resource_uri,
 )
+from django_mcp_scopes.signals import report_scope_denied
 
 if TYPE_CHECKING:
     from django_mcp_scopes.mcp.bridge import Response as SDKResponse
@@ -155,7 +157,7 @@ class MCPView(View):
             method_scopes = initkwargs.get("method_scopes") or cls.method_scopes or {}
             initkwargs["endpoint"] = MCPEndpoint(server, dict(method_scopes))
         endpoint = initkwargs["endpoint"]
-        view = super().as_view(**initkwargs)
+        view = telemetry.traced_view(super().as_view(**initkwargs), is_async=cls.view_is_async)
         view.csrf_exempt = True  # type: ignore[attr-defined]
         view.mcp_endpoint = endpoint  # type: ignore[attr-defined]
         # Its RFC 9728 metadata advertises only what the operations need (django_mcp_scopes.urls).
@@ -221,6 +223,7 @@ class MCPView(View):
         method = message.get("method")
         if not isinstance(method, str) or not method:
             return jsonrpc_error(400, INVALID_REQUEST, "The message needs a method (a non-empty string).", request_id)
+        telemetry.annotate(method=method)
         params = message.get("params", {})
         if params is None:
             params = {}
@@ -259,6 +262,8 @@ class MCPView(View):
         except Exception:
             logger.exception("The scope requirement of %s could not be evaluated", method)
             return jsonrpc_error(500, INTERNAL_ERROR, "The scope requirement of this call could not be evaluated.")
+        if decision.operation is not None:
+            telemetry.annotate(method=method, operation=decision.operation.name)
         limited = self.rate_limited(request, principal, method, decision, request_id)
         if limited is not None:
             return limited
@@ -394,6 +399,7 @@ class MCPView(View):
     ) -> HttpResponseBase:
         """The 403 challenge, its JSON body as a JSON-RPC error so MCP clients surface it."""
         effective = principal.effective_scopes
+        report_scope_denied(request, principal=principal, required_scopes=requirement.challenge_scopes(effective))
         response = insufficient_scope_response(
             request,
             requirement,
