@@ -111,6 +111,12 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMITS": [],
     # When the cache cannot count: "allow" (logged) or "refuse" (503 with Retry-After).
     "RATE_LIMITS_WHEN_CACHE_DOWN": "allow",
+    # Keep a record of refused requests (django_mcp_scopes.refusals) for the admin and
+    # ``manage.py mcp_scopes refusals``: time, kind, reason, operation, path, client id, scopes
+    # missing; never a token, a user or an address. Written after the response, in batches.
+    "REFUSAL_LOG": True,
+    # The newest this many refusals are kept; older ones are deleted as new ones are written.
+    "REFUSAL_LOG_MAX": 1000,
 }
 
 
@@ -511,6 +517,14 @@ class MCPScopesSettings:
         value = self._get("RATE_LIMITS_WHEN_CACHE_DOWN")
         _require(value in ("allow", "refuse"), "RATE_LIMITS_WHEN_CACHE_DOWN", '"allow" or "refuse"', value)
         return str(value)
+
+    @_setting
+    def REFUSAL_LOG(self) -> bool:
+        return self._bool("REFUSAL_LOG")
+
+    @_setting
+    def REFUSAL_LOG_MAX(self) -> int:
+        return self._int("REFUSAL_LOG_MAX", minimum=1)
 
     def validate(self) -> list[str]:
         """Return one message per malformed setting (used by the system checks)."""

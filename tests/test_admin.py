@@ -84,7 +84,12 @@ def test_add_scope_with_implications_is_logged(admin_client, chain):
 
 BAD_NAMES = {
     "space": ("entries read", "RFC 6749"),
-    "leading space": (" entries:read2", "RFC 6749"),
+    "leading space": (" entries:read2", "cannot begin with a space; remove the space before 'entries:read2'"),
+    "trailing space": ("entries:read2 ", "cannot end with a space; remove the space after 'entries:read2'"),
+    "spaces around": ("  entries:read2 ", "cannot begin or end with a space; remove the spaces around"),
+    "leading tab": ("\tentries:read2", "cannot begin with a space"),
+    "trailing newline": ("entries:read2\n", "cannot end with a space"),
+    "only spaces": ("   ", "cannot be only spaces"),
     "quote": ('entries"read', "RFC 6749"),
     "backslash": ("entries\\read", "RFC 6749"),
     "control": ("entries\x07read", "RFC 6749"),
