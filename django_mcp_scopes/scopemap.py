@@ -167,7 +167,8 @@ def _evaluate(permission: Any, view: Any, method: str) -> tuple[ScopeRequirement
         return left[0] | right[0], formula, dynamic, ours
     if isinstance(permission, SingleOperandHolder):
         inner = _evaluate(permission.op1_class, view, method)
-        return None, f"~{inner[1]}", inner[2], inner[3]
+        negated = " or ".join(" and ".join(sorted(alt)) for alt in inner[0].alternatives) if inner[0] else ""
+        return None, f"~{inner[1]}" + (f"[{negated}]" if negated else ""), inner[2], inner[3]
     name = _permission_name(permission)
     if not (isinstance(permission, type) and issubclass(permission, _ScopePermission)):
         return None, name, False, False
