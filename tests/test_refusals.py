@@ -140,7 +140,6 @@ def test_an_mcp_rate_limit_is_recorded_with_the_tool(client, settings):
 
 def test_nothing_is_written_during_the_request_only_after_it(client):
     """The receivers only queue: the write happens on request_finished, in one batch."""
-    token, _ = make_token("entries:read", [API_RESOURCE])
     from django.test import RequestFactory
 
     from django_mcp_scopes.authentication import authenticate_request
