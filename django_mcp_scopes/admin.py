@@ -3,6 +3,7 @@ need it (and a page of every MCP endpoint with its requirements), bulk (de)activ
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.admin.widgets import FilteredSelectMultiple, RelatedFieldWidgetWrapper
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import Prefetch, QuerySet
@@ -75,7 +76,8 @@ class ScopeAdminForm(forms.ModelForm):
             # Offer neither the scope itself nor what already implies it (that would be a cycle);
             # the queryset stays whole so a forged choice still gets the cycle message from clean().
             hidden = {self.instance.pk} | _ancestor_pks(self.instance.pk)
-            implies.widget.choices = [  # type: ignore[attr-defined]
+            widget: Any = getattr(implies.widget, "widget", implies.widget)  # inside the admin's wrapper
+            widget.choices = [
                 (scope.pk, scope.name) for scope in Scope.objects.exclude(pk__in=hidden).only("pk", "name")
             ]
 
@@ -306,6 +308,23 @@ class ScopeAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Scope | None = None) -> Any:
         return self.scope_fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Scope | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        # What the admin does for filter_horizontal: the wrapper keeps the label beside the two
+        # boxes and offers "+" (add a scope) to those who may add one.
+        field = copy.deepcopy(form.base_fields["implies"])
+        field.widget = RelatedFieldWidgetWrapper(
+            field.widget,
+            Scope._meta.get_field("implies").remote_field,  # type: ignore[arg-type]
+            self.admin_site,
+            can_add_related=self.has_add_permission(request),
+            can_change_related=False,
+            can_delete_related=False,
+            can_view_related=False,
+        )
+        form.base_fields["implies"] = field
+        return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Scope]:
         return (

@@ -318,6 +318,7 @@ def _offered(html: str) -> list[str]:
 def test_the_implies_widget_offers_neither_the_scope_nor_its_ancestors(admin_client, chain):
     html = admin_client.get(change_url(chain["write"])).content.decode()
     assert 'class="selectfilter"' in html  # still the two-box hierarchy widget
+    assert 'id="add_id_implies"' in html  # inside the admin's wrapper, as filter_horizontal was: label beside it
     assert _offered(html) == ["entries:read", "tags:read"]  # not itself, not entries:admin (it implies write)
     assert _offered(admin_client.get(change_url(chain["read"])).content.decode()) == ["tags:read"]
     assert _offered(admin_client.get(change_url(chain["admin"])).content.decode()) == [
