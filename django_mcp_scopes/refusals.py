@@ -8,7 +8,8 @@ out), then the table is pruned to ``MCP_SCOPES["REFUSAL_LOG_MAX"]`` rows. A writ
 table missing, a locked database) is logged and dropped: a refusal is never turned into an error,
 and no request ever waits for or fails because of this record.
 
-Stored: time, kind, reason code, operation, path, client id, scopes missing. Never a token, a
+Stored: time, kind, reason code, operation, endpoint (the matched URL pattern, the path only when
+none matched), client id, scopes missing. Never a token, a
 token hash, a user or an address. ``MCP_SCOPES["REFUSAL_LOG"] = False`` turns it off.
 """
 
@@ -64,11 +65,18 @@ def _record(
             "kind": kind,
             "reason": _clip(reason, 64),
             "operation": _clip(operation, 255),
-            "endpoint": _clip(getattr(request, "path", ""), 255),
+            "endpoint": _clip(_endpoint(request), 255),
             "client_id": _clip(client_id, 255),
             "missing_scopes": _clip(" ".join(sorted(missing)), 1000),
         }
     )
+
+
+def _endpoint(request: Any) -> str:
+    """The matched URL pattern (``/api/users/<int:pk>``) rather than the path, which may carry
+    personal data; the path only when nothing matched."""
+    route = getattr(getattr(request, "resolver_match", None), "route", None)
+    return f"/{route}" if route is not None else str(getattr(request, "path", ""))
 
 
 def _enabled() -> bool:

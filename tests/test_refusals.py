@@ -312,3 +312,18 @@ def test_a_malformed_setting_never_fails_a_request(client, settings):
     settings.MCP_SCOPES = {"REFUSAL_LOG": "yes"}
     assert client.get(API, HTTP_AUTHORIZATION="Bearer unknown-token-1234567").status_code == 401
     assert not Refusal.objects.exists()
+
+
+def test_the_endpoint_is_the_url_pattern_not_the_path(client):
+    """A path may carry personal data (a user name, an e-mail); the matched pattern does not."""
+    from django.test import RequestFactory
+    from django.urls import resolve
+
+    request = RequestFactory().get("/api/entries")
+    request.resolver_match = resolve("/api/entries")
+    request.resolver_match.route = "api/users/<str:username>"
+    refusals._on_token_rejected(request=request, reason="unknown_token", error="invalid_token")
+    unmatched = RequestFactory().get("/nowhere/alice")
+    refusals._on_token_rejected(request=unmatched, reason="unknown_token", error="invalid_token")
+    refusals.flush()
+    assert sorted(Refusal.objects.values_list("endpoint", flat=True)) == ["/api/users/<str:username>", "/nowhere/alice"]
