@@ -18,6 +18,13 @@ from tests.enforcement_support import make_application, make_token
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _no_refusals_from_earlier_tests():
+    """Live servers of earlier tests write their refusals after the response, possibly after
+    their test's database flush: start from an empty record."""
+    Refusal.objects.all().delete()
+
+
 def run(*args):
     out, err = StringIO(), StringIO()
     call_command("mcp_scopes", *args, stdout=out, stderr=err)
