@@ -3,13 +3,16 @@ need it (and a page of every MCP endpoint with its requirements), bulk (de)activ
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.widgets import FilteredSelectMultiple, RelatedFieldWidgetWrapper
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import Prefetch, QuerySet
@@ -17,19 +20,49 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_mcp_scopes.models import NEVER_ADVERTISED, Scope
-from django_mcp_scopes.registry import scope_registry
+from django_mcp_scopes.models import NEVER_ADVERTISED, Implication, Refusal, Scope
+from django_mcp_scopes.registry import Snapshot, scope_registry
+from django_mcp_scopes.scopemap import deactivation_impact, layered_layout, matrix_cell, protected_operations
+from django_mcp_scopes.usage import live_token_usage
 
 if TYPE_CHECKING:
     from django_mcp_scopes.mcp.endpoint import MCPEndpoint
     from django_mcp_scopes.requirements import ScopeRequirement
 
 
+def _ancestor_pks(pk: int) -> set[int]:
+    """Primary keys of every scope that reaches ``pk`` through the implications (inactive ones too)."""
+    parents: dict[int, list[int]] = {}
+    for from_id, to_id in Implication.objects.values_list("from_scope_id", "to_scope_id"):
+        parents.setdefault(to_id, []).append(from_id)
+    found: set[int] = set()
+    stack = [pk]
+    while stack:
+        for parent in parents.get(stack.pop(), ()):
+            if parent not in found:
+                found.add(parent)
+                stack.append(parent)
+    return found
+
+
 class ScopeAdminForm(forms.ModelForm):
+    # Declared here rather than generated: the admin builds no field for a many-to-many with a
+    # named through model (Implication), though the form saves it like any other.
+    implies = forms.ModelMultipleChoiceField(
+        queryset=Scope.objects.all(),
+        required=False,
+        label=_("Implies"),
+        help_text=_("Narrower scopes that this scope grants too."),
+        widget=FilteredSelectMultiple(_("implied scopes"), is_stacked=False),
+    )
+
     class Meta:
         model = Scope
         fields = ["name", "description", "is_active", "is_advertised", "implies"]
@@ -38,6 +71,15 @@ class ScopeAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # A stray space is an invalid name, said so, rather than silently trimmed.
         self.fields["name"].strip = False  # type: ignore[attr-defined]
+        implies = self.fields["implies"]
+        if self.instance.pk is not None:
+            # Offer neither the scope itself nor what already implies it (that would be a cycle);
+            # the queryset stays whole so a forged choice still gets the cycle message from clean().
+            hidden = {self.instance.pk} | _ancestor_pks(self.instance.pk)
+            widget: Any = getattr(implies.widget, "widget", implies.widget)  # inside the admin's wrapper
+            widget.choices = [
+                (scope.pk, scope.name) for scope in Scope.objects.exclude(pk__in=hidden).only("pk", "name")
+            ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
@@ -50,6 +92,15 @@ class ScopeAdminForm(forms.ModelForm):
             except ValidationError as exc:
                 self.add_error("implies", exc)
         return cleaned
+
+
+def _refusal_counts(since: datetime) -> dict[str, int]:
+    """How many recorded refusals since ``since`` named each scope as missing."""
+    counts: dict[str, int] = {}
+    for missing in Refusal.objects.filter(created_at__gte=since).values_list("missing_scopes", flat=True):
+        for name in set(missing.split()):
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _names(names: Any) -> str:
@@ -231,18 +282,49 @@ class ScopeAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "is_advertised"]
     search_fields = ["name", "description"]
     ordering = ["name"]
-    filter_horizontal = ["implies"]
-    readonly_fields = ["effective_scopes", "granted_by", "mcp_operations", "created_at", "updated_at"]
-    fieldsets = [
+    readonly_fields = [
+        "effective_scopes",
+        "granted_by",
+        "mcp_operations",
+        "live_tokens",
+        "recent_refusals",
+        "impact_link",
+        "created_at",
+        "updated_at",
+    ]
+    # get_fieldsets(), not ``fieldsets``: the admin's checks refuse a many-to-many with a named
+    # through model in ``fieldsets`` even when the form declares the field itself.
+    scope_fieldsets = [
         (None, {"fields": ["name", "description", "is_active", "is_advertised"]}),
         (_("Hierarchy"), {"fields": ["implies", "effective_scopes", "granted_by"]}),
         (_("MCP operations"), {"fields": ["mcp_operations"]}),
+        (_("Usage"), {"fields": ["live_tokens", "recent_refusals", "impact_link"]}),
         (_("History"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     actions = ["activate", "deactivate", "advertise", "withdraw", "delete_selected"]
     delete_confirmation_template = "admin/mcp_scopes/scope/delete_confirmation.html"
     delete_selected_confirmation_template = "admin/mcp_scopes/scope/delete_selected_confirmation.html"
     change_list_template = "admin/mcp_scopes/scope/change_list.html"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Scope | None = None) -> Any:
+        return self.scope_fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Scope | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        # What the admin does for filter_horizontal: the wrapper keeps the label beside the two
+        # boxes and offers "+" (add a scope) to those who may add one.
+        field = copy.deepcopy(form.base_fields["implies"])
+        field.widget = RelatedFieldWidgetWrapper(
+            field.widget,
+            Scope._meta.get_field("implies").remote_field,  # type: ignore[arg-type]
+            self.admin_site,
+            can_add_related=self.has_add_permission(request),
+            can_change_related=False,
+            can_delete_related=False,
+            can_view_related=False,
+        )
+        form.base_fields["implies"] = field
+        return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Scope]:
         return (
@@ -330,12 +412,137 @@ class ScopeAdmin(admin.ModelAdmin):
         }
         return mark_safe(render_to_string("admin/mcp_scopes/scope/mcp_operations.html", context))  # noqa: S308
 
-    # the endpoints page -------------------------------------------------------------------------
-    def get_urls(self) -> list[URLPattern]:
-        endpoints = path(
-            "endpoints/", self.admin_site.admin_view(self.endpoints_view), name="mcp_scopes_scope_endpoints"
+    @admin.display(description=_("live tokens"))
+    def live_tokens(self, obj: Scope) -> SafeString | str:
+        """Live django-oauth-toolkit tokens holding the scope, directly or through the hierarchy, by client."""
+        if obj.pk is None:
+            return "\u2014"
+        usage = live_token_usage()
+        context = {"available": usage is not None, "usage": (usage or {}).get(obj.name), "scope": obj}
+        return mark_safe(render_to_string("admin/mcp_scopes/scope/_usage.html", context))  # noqa: S308
+
+    @admin.display(description=_("refusals (24 hours)"))
+    def recent_refusals(self, obj: Scope) -> SafeString | str:
+        """Recorded refusals in the last 24 hours that named this scope as missing."""
+        if obj.pk is None:
+            return "\u2014"
+        count = _refusal_counts(timezone.now() - timedelta(hours=24)).get(obj.name, 0)
+        url = reverse("admin:mcp_scopes_refusal_changelist", current_app=self.admin_site.name)
+        return format_html(
+            '{} <a href="{}?{}">{}</a>',
+            count,
+            url,
+            urlencode({"q": obj.name}),
+            _("see the refusals"),
         )
-        return [endpoints, *super().get_urls()]
+
+    @admin.display(description=_("if deactivated"))
+    def impact_link(self, obj: Scope) -> SafeString | str:
+        if obj.pk is None:
+            return "\u2014"
+        url = reverse("admin:mcp_scopes_scope_impact", args=[obj.pk], current_app=self.admin_site.name)
+        return format_html('<a href="{}" id="scope-impact-link">{}</a>', url, _("What breaks if I deactivate it?"))
+
+    # the endpoints page, the scope map, the impact page ----------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("endpoints/", wrap(self.endpoints_view), name="mcp_scopes_scope_endpoints"),
+            path("map/", wrap(self.map_view), name="mcp_scopes_scope_map"),
+            path("<path:object_id>/impact/", wrap(self.impact_view), name="mcp_scopes_scope_impact"),
+            *super().get_urls(),
+        ]
+
+    def _page(self, request: HttpRequest, template: str, title: str, **context: Any) -> TemplateResponse:
+        request.current_app = self.admin_site.name
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": title, **context}
+        return TemplateResponse(request, template, context)
+
+    def map_view(self, request: HttpRequest) -> TemplateResponse:
+        """The hierarchy as a picture, what each scope grants, and every protected operation."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = list(Scope.objects.order_by("name").values("pk", "name", "description", "is_active", "is_advertised"))
+        edges = list(Implication.objects.values_list("from_scope__name", "to_scope__name"))
+        graph = Snapshot.build("admin", rows, edges)
+        operations = protected_operations()
+        known = {row["name"] for row in rows}
+        referenced = set().union(*(operation.names for operation in operations)) if operations else set()
+        missing = sorted(referenced - known)
+        usage = live_token_usage(graph)
+        refusals = _refusal_counts(timezone.now() - timedelta(hours=24))
+        direct: dict[str, list[str]] = {}
+        for parent, child in edges:
+            direct.setdefault(parent, []).append(child)
+        site = self.admin_site.name
+        scopes = []
+        for row in rows:
+            name = row["name"]
+            scopes.append(
+                {
+                    **row,
+                    "change_url": reverse("admin:mcp_scopes_scope_change", args=[row["pk"]], current_app=site),
+                    "impact_url": reverse("admin:mcp_scopes_scope_impact", args=[row["pk"]], current_app=site),
+                    "implies": sorted(direct.get(name, ())),
+                    "grants": sorted(graph.closures.get(name, frozenset()) - {name}),
+                    "granted_by": sorted(graph.implied_by.get(name, ())),
+                    "operations": [op for op in operations if name in op.names],
+                    "through": [
+                        op
+                        for op in operations
+                        if name not in op.names and graph.closures.get(name, frozenset()) & op.names
+                    ],
+                    "usage": (usage or {}).get(name),
+                    "refusals": refusals.get(name, 0),
+                }
+            )
+        columns = [
+            {"name": row["name"], "active": row["is_active"], "advertised": row["is_advertised"]} for row in rows
+        ]
+        columns += [{"name": name, "missing": True} for name in missing]
+        matrix = [
+            {"operation": op, "cells": [matrix_cell(column["name"], op, graph) for column in columns]}
+            for op in operations
+        ]
+        layout = layered_layout(rows, edges)
+        for node in layout.nodes:
+            node.url = next(s["impact_url"] for s in scopes if s["name"] == node.name)  # type: ignore[attr-defined]
+        return self._page(
+            request,
+            "admin/mcp_scopes/scope/map.html",
+            str(_("Scope map")),
+            layout=layout,
+            scopes=scopes,
+            columns=columns,
+            matrix=matrix,
+            missing=missing,
+            usage_available=usage is not None,
+        )
+
+    def impact_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """What deactivating one scope would break: operations, holders, and what other scopes stop granting."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        scope = self.get_object(request, object_id)
+        if scope is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined,no-any-return]
+        rows = list(Scope.objects.values("name", "description", "is_active", "is_advertised"))
+        edges = list(Implication.objects.values_list("from_scope__name", "to_scope__name"))
+        impact = deactivation_impact(scope.name, protected_operations(), rows, edges)
+        usage = live_token_usage(Snapshot.build("admin", rows, edges))
+        holders = {name for _operation, names in impact.lost_by_holders for name in names}
+        holders |= {name for name, _gone in impact.lost_grants}
+        return self._page(
+            request,
+            "admin/mcp_scopes/scope/impact.html",
+            str(_("What breaks if %(name)s is deactivated") % {"name": scope.name}),
+            scope=scope,
+            impact=impact,
+            usage_available=usage is not None,
+            usage=(usage or {}).get(scope.name),
+            holder_usage=[(name, (usage or {}).get(name)) for name in sorted(holders | {scope.name})],
+            map_url=reverse("admin:mcp_scopes_scope_map", current_app=self.admin_site.name),
+        )
 
     def endpoints_view(self, request: HttpRequest) -> TemplateResponse:
         """Every MCP endpoint, its operations and what each needs, with the scopes the database lacks."""
@@ -458,3 +665,21 @@ class ScopeAdmin(admin.ModelAdmin):
         with transaction.atomic(using=router.db_for_write(Scope)):
             super().delete_queryset(request, queryset)
             scope_registry.invalidate()
+
+
+@admin.register(Refusal)
+class RefusalAdmin(admin.ModelAdmin):
+    """Recent refusals, read-only: written by ``django_mcp_scopes.refusals``, pruned there too."""
+
+    list_display = ["created_at", "kind", "reason", "operation", "endpoint", "client_id", "missing_scopes"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["operation", "endpoint", "client_id", "missing_scopes", "reason"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Refusal | None = None) -> bool:
+        return False

@@ -114,6 +114,12 @@ DEFAULTS: dict[str, Any] = {
     # OpenTelemetry spans and refusal counters (django_mcp_scopes.telemetry). Needs opentelemetry-api
     # (the "otel" extra); off: opentelemetry is never imported by this package.
     "OPENTELEMETRY": False,
+    # Keep a record of refused requests (django_mcp_scopes.refusals) for the admin and
+    # ``manage.py mcp_scopes refusals``: time, kind, reason, operation, path, client id, scopes
+    # missing; never a token, a user or an address. Written after the response, in batches.
+    "REFUSAL_LOG": True,
+    # The newest this many refusals are kept; older ones are deleted as new ones are written.
+    "REFUSAL_LOG_MAX": 1000,
 }
 
 
@@ -518,6 +524,14 @@ class MCPScopesSettings:
     @_setting
     def OPENTELEMETRY(self) -> bool:
         return self._bool("OPENTELEMETRY")
+
+    @_setting
+    def REFUSAL_LOG(self) -> bool:
+        return self._bool("REFUSAL_LOG")
+
+    @_setting
+    def REFUSAL_LOG_MAX(self) -> int:
+        return self._int("REFUSAL_LOG_MAX", minimum=1)
 
     def validate(self) -> list[str]:
         """Return one message per malformed setting (used by the system checks)."""

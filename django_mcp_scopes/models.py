@@ -59,7 +59,7 @@ class ScopeManager(models.Manager.from_queryset(ScopeQuerySet)):  # type: ignore
     def _implication_path(self, start_pk: int, target_pk: int) -> list[str] | None:
         """Names along an implication path from start to target, or None when there is none."""
         edges: dict[int, list[int]] = {}
-        for from_id, to_id in Scope.implies.through.objects.values_list("from_scope_id", "to_scope_id"):
+        for from_id, to_id in Implication.objects.values_list("from_scope_id", "to_scope_id"):
             edges.setdefault(from_id, []).append(to_id)
         parents: dict[int, int | None] = {start_pk: None}
         queue = [start_pk]
@@ -82,7 +82,7 @@ class ScopeManager(models.Manager.from_queryset(ScopeQuerySet)):  # type: ignore
     def graph(self) -> Snapshot:
         """The hierarchy as the registry sees it (active scopes only), read from the database now."""
         rows = list(self.values("name", "description", "is_active", "is_advertised"))
-        edges = list(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
+        edges = list(Implication.objects.values_list("from_scope__name", "to_scope__name"))
         return Snapshot.build("db", rows, edges)
 
 
@@ -114,6 +114,8 @@ class Scope(models.Model):
     implies = models.ManyToManyField(
         "self",
         symmetrical=False,
+        through="Implication",
+        through_fields=("from_scope", "to_scope"),
         blank=True,
         related_name="implied_by",
         verbose_name=_("implies"),
@@ -176,12 +178,69 @@ class Scope(models.Model):
                 )
 
 
-def _implication_str(self: models.Model) -> str:
-    return f"{self.from_scope} \u2192 {self.to_scope}"  # type: ignore[attr-defined]
+class Implication(models.Model):
+    """One edge of the hierarchy: ``from_scope`` grants ``to_scope`` too.
+
+    The table is the one Django created for the ``implies`` field before this model had a name
+    (migration 0003 only names it), so the delete pages read "implication", not Django's
+    generated "From_scope-to_scope relationship".
+    """
+
+    from_scope = models.ForeignKey(Scope, on_delete=models.CASCADE, related_name="+", verbose_name=_("broader scope"))
+    to_scope = models.ForeignKey(Scope, on_delete=models.CASCADE, related_name="+", verbose_name=_("implied scope"))
+
+    class Meta:
+        db_table = "mcp_scopes_scope_implies"
+        verbose_name = _("implication")
+        verbose_name_plural = _("implications")
+        unique_together = [("from_scope", "to_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.from_scope} \u2192 {self.to_scope}"
 
 
-# The auto-created through model: readable rows on the admin's delete confirmation page.
-Scope.implies.through.__str__ = _implication_str  # type: ignore[method-assign,assignment]
+class Refusal(models.Model):
+    """One refused request, kept for the admin (``django_mcp_scopes.refusals``); never a token.
+
+    Written in batches after the response has gone out, pruned to ``MCP_SCOPES["REFUSAL_LOG_MAX"]``
+    rows. ``client_id`` is the OAuth client's public identifier; no user, address or token.
+    """
+
+    INVALID_REQUEST = "invalid_request"
+    INVALID_TOKEN = "invalid_token"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    INACTIVE_SCOPE = "inactive_scope"
+    RATE_LIMITED = "rate_limited"
+    KIND_CHOICES = [
+        (INVALID_REQUEST, _("malformed credentials (401/400)")),
+        (INVALID_TOKEN, _("invalid token (401)")),
+        (INSUFFICIENT_SCOPE, _("insufficient scope (403)")),
+        (INACTIVE_SCOPE, _("scope held but inactive (403)")),
+        (RATE_LIMITED, _("rate limited (429)")),
+    ]
+
+    created_at = models.DateTimeField(_("time"), db_index=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=KIND_CHOICES)
+    reason = models.CharField(
+        _("reason"), max_length=64, blank=True, help_text=_("The refusal's code, e.g. expired or wrong_resource.")
+    )
+    operation = models.CharField(
+        _("operation"), max_length=255, blank=True, help_text=_('"tools/call add_entry" or "POST /api/entries".')
+    )
+    endpoint = models.CharField(_("endpoint"), max_length=255, blank=True, help_text=_("The request's path."))
+    client_id = models.CharField(_("client id"), max_length=255, blank=True)
+    missing_scopes = models.CharField(
+        _("scopes missing"), max_length=1000, blank=True, help_text=_("Space-separated, as in the challenge.")
+    )
+
+    class Meta:
+        verbose_name = _("refusal")
+        verbose_name_plural = _("refusals")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        what = self.operation or self.endpoint or "-"
+        return f"{self.get_kind_display()}: {what}"  # type: ignore[attr-defined]
 
 
 class Epochs(models.Model):

@@ -237,9 +237,9 @@ rate_limiter = RateLimiter()
 
 def drf_operation(request: Any) -> str:
     """``"POST /api/entries"``: the HTTP method and the matched URL route of a DRF request."""
-    match = getattr(request, "resolver_match", None)
-    route = getattr(match, "route", None)
-    return f"{request.method} /{route if route is not None else request.path.lstrip('/')}"
+    from django_mcp_scopes.signals import request_operation
+
+    return request_operation(request) or f"{request.method} {request.path}"
 
 
 _COUNTED_ATTRIBUTE = "_mcp_scopes_rate_limited"
@@ -262,6 +262,15 @@ def check_drf_request(request: Any, principal: Principal) -> None:
         except CacheUnavailable:
             raise AuthUnavailable(CACHE_DOWN_DESCRIPTION) from None
         setattr(django_request, _COUNTED_ATTRIBUTE + "_refusal", refusal)
+        if refusal is not None:
+            from django_mcp_scopes.signals import report_rate_limited
+
+            report_rate_limited(
+                django_request,
+                principal=principal,
+                operation=drf_operation(django_request),
+                retry_after=refusal.retry_after,
+            )
     if refusal is not None:
         exc = drf_exceptions.Throttled(wait=refusal.retry_after)
         # The body says which limit, as the MCP error's data does (DRF would append a sentence).

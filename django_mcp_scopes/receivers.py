@@ -31,4 +31,6 @@ def _implications_changed(*, instance: Any, action: str, reverse: bool, pk_set: 
 
 
 # Token-cache invalidation on django-oauth-toolkit's AccessToken changes, and its deploy check.
+# The record of recent refusals, written from the refusal signals.
+from django_mcp_scopes import refusals as _refusals  # noqa: E402, F401
 from django_mcp_scopes import token_cache as _token_cache  # noqa: E402, F401

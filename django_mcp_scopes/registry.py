@@ -145,10 +145,10 @@ class ScopeRegistry:
         return private
 
     def _from_db(self, version: str) -> Snapshot:
-        from django_mcp_scopes.models import Scope
+        from django_mcp_scopes.models import Implication, Scope
 
         rows = list(Scope.objects.values("name", "description", "is_active", "is_advertised"))
-        edges = list(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
+        edges = list(Implication.objects.values_list("from_scope__name", "to_scope__name"))
         return Snapshot.build(version, rows, edges)
 
     def snapshot(self) -> Snapshot:

@@ -33,6 +33,18 @@ class ScopeNameValidator:
                 code=self.code,
                 params={"max": SCOPE_NAME_MAX_LENGTH},
             )
+        leading = value[:1].isspace()
+        trailing = value[-1:].isspace()
+        if leading or trailing:
+            if value.strip() == "":
+                message = _("A scope name cannot be only spaces; type a name such as entries:read.")
+            elif leading and trailing:
+                message = _("A scope name cannot begin or end with a space; remove the spaces around %(name)s.")
+            elif leading:
+                message = _("A scope name cannot begin with a space; remove the space before %(name)s.")
+            else:
+                message = _("A scope name cannot end with a space; remove the space after %(name)s.")
+            raise ValidationError(message, code=self.code, params={"name": repr(value.strip())})
         bad = sorted({ch for ch in value if not _SCOPE_TOKEN.fullmatch(ch)})
         if bad:
             shown = ", ".join(repr(ch) for ch in bad)

@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
+from django_mcp_scopes import refusals
 from django_mcp_scopes.registry import scope_registry
 from django_mcp_scopes.token_cache import token_cache
 
@@ -26,6 +27,7 @@ def _fresh_registry():
         clear_cache(cache)
     scope_registry.reset_local()
     token_cache.clear_local()
+    refusals.discard_pending()
     yield
     scope_registry.reset_local()
     token_cache.clear_local()

@@ -1,8 +1,10 @@
+import re
+
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.urls import reverse
 
-from django_mcp_scopes.models import Scope
+from django_mcp_scopes.models import Implication, Scope
 from django_mcp_scopes.registry import scope_registry
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +86,12 @@ def test_add_scope_with_implications_is_logged(admin_client, chain):
 
 BAD_NAMES = {
     "space": ("entries read", "RFC 6749"),
-    "leading space": (" entries:read2", "RFC 6749"),
+    "leading space": (" entries:read2", "cannot begin with a space; remove the space before 'entries:read2'"),
+    "trailing space": ("entries:read2 ", "cannot end with a space; remove the space after 'entries:read2'"),
+    "spaces around": ("  entries:read2 ", "cannot begin or end with a space; remove the spaces around"),
+    "leading tab": ("\tentries:read2", "cannot begin with a space"),
+    "trailing newline": ("entries:read2\n", "cannot end with a space"),
+    "only spaces": ("   ", "cannot be only spaces"),
     "quote": ('entries"read', "RFC 6749"),
     "backslash": ("entries\\read", "RFC 6749"),
     "control": ("entries\x07read", "RFC 6749"),
@@ -297,3 +304,85 @@ def test_names_and_descriptions_are_escaped_on_every_admin_page(admin_client):
         assert "<script>alert(1)" not in html
         assert "<img src=x" not in html
         assert "<b>parent</b>" not in html
+
+
+# the Implies widget, the named through model, the endpoints page's title ---------------------------
+
+
+def _offered(html: str) -> list[str]:
+    select = re.search(r'<select name="implies"[^>]*>(.*?)</select>', html, re.S)
+    assert select, "no Implies widget"
+    return re.findall(r"<option value=\"\d+\"[^>]*>(.*?)</option>", select.group(1))
+
+
+def test_the_implies_widget_offers_neither_the_scope_nor_its_ancestors(admin_client, chain):
+    html = admin_client.get(change_url(chain["write"])).content.decode()
+    assert 'class="selectfilter"' in html  # still the two-box hierarchy widget
+    assert 'id="add_id_implies"' in html  # inside the admin's wrapper, as filter_horizontal was: label beside it
+    assert _offered(html) == ["entries:read", "tags:read"]  # not itself, not entries:admin (it implies write)
+    assert _offered(admin_client.get(change_url(chain["read"])).content.decode()) == ["tags:read"]
+    assert _offered(admin_client.get(change_url(chain["admin"])).content.decode()) == [
+        "entries:read",
+        "entries:write",
+        "tags:read",
+    ]
+    assert _offered(admin_client.get(ADD).content.decode()) == [
+        "entries:admin",
+        "entries:read",
+        "entries:write",
+        "tags:read",
+    ]
+
+
+def test_the_current_implications_stay_selected(admin_client, chain):
+    html = admin_client.get(change_url(chain["admin"])).content.decode()
+    assert re.search(rf'<option value="{chain["write"].pk}" selected>entries:write</option>', html)
+
+
+def test_a_forged_ancestor_still_gets_the_cycle_message(admin_client, chain):
+    """The widget hides ancestors; the server still refuses one posted anyway, with the same message."""
+    before = _state()
+    response = admin_client.post(change_url(chain["write"]), form_data("entries:write", implies=[chain["admin"]]))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["implies"] == [
+        "This would create a cycle: entries:write \u2192 entries:admin \u2192 entries:write. "
+        "Remove one of these implications."
+    ]
+    assert _state() == before
+
+
+def test_an_unknown_implied_scope_is_a_form_error(admin_client, chain):
+    response = admin_client.post(change_url(chain["write"]), {**form_data("entries:write"), "implies": ["999999"]})
+    assert response.status_code == 200
+    assert "999999 is not one of the available choices" in str(response.context["adminform"].form.errors["implies"])
+    response = admin_client.post(change_url(chain["write"]), {**form_data("entries:write"), "implies": ["x"]})
+    assert response.status_code == 200
+    assert "implies" in response.context["adminform"].form.errors
+
+
+def test_saving_implications_through_the_named_model(admin_client, chain):
+    response = admin_client.post(
+        change_url(chain["admin"]), form_data("entries:admin", implies=[chain["write"], chain["other"]])
+    )
+    assert response.status_code == 302
+    assert sorted(chain["admin"].implies.values_list("name", flat=True)) == ["entries:write", "tags:read"]
+    assert Implication.objects.filter(from_scope=chain["admin"]).count() == 2
+
+
+def test_the_delete_page_names_implications(admin_client, chain):
+    body = admin_client.get(delete_url(chain["write"])).content.decode()
+    assert "Implication: entries:write \u2192 entries:read" in body
+    assert "Implication: entries:admin \u2192 entries:write" in body
+    assert "relationship" not in body.lower()
+    assert Implication._meta.verbose_name == "implication"
+    assert Scope.implies.through is Implication
+
+
+def test_the_endpoint_title_is_readable_on_the_header_colour(admin_client):
+    html = admin_client.get(reverse("admin:mcp_scopes_scope_endpoints")).content.decode()
+    caption = re.search(
+        r"<div class=\"module mcp-scopes-endpoint\">\s*<table[^>]*>\s*<caption>(.*?)</caption>", html, re.S
+    ).group(1)
+    assert "<code>/journal/mcp</code>" in caption
+    # <code> in a caption takes the caption's (light) colour instead of the admin's dark code colour.
+    assert ".module caption code, .module h2 code { color: inherit; background: transparent; }" in html

@@ -58,3 +58,27 @@ def test_validator_deconstructs_for_migrations():
     path, _args, _kwargs = validate_scope_name.deconstruct()
     assert path == "django_mcp_scopes.validators.ScopeNameValidator"
     assert validate_scope_name == type(validate_scope_name)()
+
+
+SPACED = {
+    "leading": (" entries:read", "cannot begin with a space; remove the space before 'entries:read'."),
+    "trailing": ("entries:read ", "cannot end with a space; remove the space after 'entries:read'."),
+    "both": (" entries:read  ", "cannot begin or end with a space; remove the spaces around 'entries:read'."),
+    "leading tab": ("\tentries:read", "cannot begin with a space"),
+    "trailing newline": ("entries:read\n", "cannot end with a space"),
+    "only spaces": ("   ", "cannot be only spaces"),
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), SPACED.values(), ids=SPACED.keys())
+def test_spaces_around_a_name_get_their_own_message(name, expected):
+    with pytest.raises(ValidationError) as excinfo:
+        validate_scope_name(name)
+    assert expected in excinfo.value.messages[0]
+    assert not is_valid_scope_name(name)
+
+
+def test_a_space_inside_a_name_still_names_the_character():
+    with pytest.raises(ValidationError) as excinfo:
+        validate_scope_name("entries read")
+    assert "RFC 6749" in excinfo.value.messages[0] and "' '" in excinfo.value.messages[0]

@@ -71,7 +71,7 @@ from django_mcp_scopes.resources import (
     public_origin,
     resource_uri,
 )
-from django_mcp_scopes.signals import report_scope_denied
+from django_mcp_scopes.signals import report_rate_limited, report_scope_denied
 
 if TYPE_CHECKING:
     from django_mcp_scopes.mcp.bridge import Response as SDKResponse
@@ -292,6 +292,7 @@ class MCPView(View):
             return service_unavailable_response(request, CACHE_DOWN_DESCRIPTION)
         if refusal is None:
             return None
+        report_rate_limited(request, principal=principal, operation=operations[-1], retry_after=refusal.retry_after)
         response = jsonrpc_error(429, RATE_LIMITED, refusal.description, request_id, refusal.data())
         response["Retry-After"] = str(refusal.retry_after)
         return response
@@ -399,7 +400,9 @@ class MCPView(View):
     ) -> HttpResponseBase:
         """The 403 challenge, its JSON body as a JSON-RPC error so MCP clients surface it."""
         effective = principal.effective_scopes
-        report_scope_denied(request, principal=principal, required_scopes=requirement.challenge_scopes(effective))
+        report_scope_denied(
+            request, principal=principal, required_scopes=requirement.challenge_scopes(effective), operation=what
+        )
         response = insufficient_scope_response(
             request,
             requirement,

@@ -1,4 +1,9 @@
-"""``manage.py mcp_scopes sync|list|show``: the scopes declared in code and those in the database.
+"""``manage.py mcp_scopes sync|list|show|usage|refusals``: the scopes declared in code and those in
+the database, who holds them, who was refused.
+
+``usage`` counts live django-oauth-toolkit tokens per scope (directly, and through the hierarchy)
+and per client. ``refusals`` prints the recorded refusals (``django_mcp_scopes.refusals``), newest
+first, ``--since`` a duration (``90s``, ``15m``, ``1h``, ``2d``, ``1w``) or an ISO 8601 time.
 
 ``sync`` creates the declared scopes missing from the database, with their description,
 advertised flag and implications. A scope that already exists is never changed (an admin may
@@ -10,14 +15,19 @@ confirmation (or ``--yes``); ``--dry-run`` prints what would change and writes n
 from __future__ import annotations
 
 import argparse
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import autodiscover_modules
 
 from django_mcp_scopes.declarations import DeclaredScope, declared_scopes
-from django_mcp_scopes.models import Scope
+from django_mcp_scopes.models import Refusal, Scope
 from django_mcp_scopes.registry import scope_registry
 
 # Each installed app may hold a module of this name that calls declare_scope() at import time.
@@ -26,6 +36,55 @@ DECLARATIONS_MODULE = "mcp_scopes"
 
 def _flag(value: bool) -> str:
     return "yes" if value else "no"
+
+
+_DURATION = re.compile(r"(\d{1,9})([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_LIMIT = 10_000
+
+
+def since_argument(value: str) -> datetime:
+    """``--since``: a duration back from now (``15m``, ``2d``) or an ISO 8601 time."""
+    text = value.strip()
+    match = _DURATION.fullmatch(text)
+    if match:
+        try:
+            return timezone.now() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{value!r} reaches back too far.") from None
+    try:
+        moment = parse_datetime(text)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither a duration (90s, 15m, 1h, 2d, 1w) nor an ISO 8601 time (2026-11-30T09:00)."
+        )
+    if settings.USE_TZ and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    elif not settings.USE_TZ and timezone.is_aware(moment):
+        moment = timezone.make_naive(moment)
+    return moment
+
+
+def limit_argument(value: str) -> int:
+    """``--limit``: a whole number from 1 to MAX_LIMIT."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to {MAX_LIMIT}.")
+    return number
+
+
+def _local(moment: datetime) -> datetime:
+    return timezone.localtime(moment) if timezone.is_aware(moment) else moment
+
+
+def _printable(value: Any) -> str:
+    """One cell: control characters and non-ASCII escaped, so recorded text cannot drive a terminal."""
+    return str(value).encode("unicode_escape").decode("ascii") or "-"
 
 
 def _names(names: Any) -> str:
@@ -64,6 +123,21 @@ class Command(BaseCommand):
             "show", parents=[verbosity], help="Describe one scope, its implications and what implies it."
         )
         show.add_argument("name", help="The exact scope name.")
+        usage = sub.add_parser(
+            "usage",
+            parents=[verbosity],
+            help="Live django-oauth-toolkit tokens per scope (directly and through the hierarchy), by client.",
+        )
+        usage.add_argument("--scope", help="Only this scope (exact name).")
+        usage.add_argument(
+            "--limit", type=limit_argument, default=10, help="Clients listed per scope, most tokens first (default 10)."
+        )
+        refused = sub.add_parser("refusals", parents=[verbosity], help="Recorded refusals, newest first.")
+        refused.add_argument(
+            "--since", type=since_argument, default=None, help="A duration (15m, 1h, 2d) or an ISO 8601 time."
+        )
+        refused.add_argument("--limit", type=limit_argument, default=50, help="At most this many (default 50).")
+        refused.add_argument("--kind", choices=[kind for kind, _label in Refusal.KIND_CHOICES], help="Only this kind.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         subcommand = options["subcommand"]
@@ -76,6 +150,10 @@ class Command(BaseCommand):
             )
         elif subcommand == "list":
             self.list_scopes()
+        elif subcommand == "usage":
+            self.usage(options["scope"], options["limit"])
+        elif subcommand == "refusals":
+            self.refusals(options["since"], options["limit"], options["kind"])
         else:
             self.show(options["name"])
 
@@ -253,3 +331,68 @@ class Command(BaseCommand):
             lines.append("Effective:    - (inactive: grants nothing)")
             lines.append("Granted by:   - (inactive: no scope grants it)")
         self.stdout.write("\n".join(lines))
+
+    # usage / refusals -----------------------------------------------------------------------
+    def _table(self, rows: list[tuple[str, ...]]) -> None:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+            self.stdout.write("  ".join([*cells, row[-1]]).rstrip())
+
+    def usage(self, scope: str | None, limit: int) -> None:
+        from django_mcp_scopes.usage import live_token_usage
+
+        if scope is not None and not Scope.objects.filter(name=scope).exists():
+            raise CommandError(f"Unknown scope {scope!r}. `manage.py mcp_scopes list` shows them all.")
+        usage = live_token_usage()
+        if usage is None:
+            self.stdout.write("django-oauth-toolkit is not installed: there is no token table to count.")
+            return
+        names = [scope] if scope is not None else sorted(set(usage) | set(Scope.objects.values_list("name", flat=True)))
+        if not names:
+            self.stdout.write("No scopes in the database and no live token holds any scope.")
+            return
+        rows: list[tuple[str, ...]] = [("SCOPE", "DIRECT", "THROUGH HIERARCHY", "CLIENTS (direct+through)")]
+        for name in names:
+            found = usage.get(name)
+            if found is None:
+                rows.append((name, "0", "0", "-"))
+                continue
+            clients = found.by_client()
+            shown = [
+                f"{_printable(c.name or c.client_id or '(no client)')}={c.direct}+{c.implied}" for c in clients[:limit]
+            ]
+            if len(clients) > limit:
+                shown.append(f"... {len(clients) - limit} more")
+            rows.append((name, str(found.direct), str(found.implied), ", ".join(shown)))
+        self._table(rows)
+
+    def refusals(self, since: datetime | None, limit: int, kind: str | None) -> None:
+        from django_mcp_scopes.conf import mcp_scopes_settings
+
+        if not mcp_scopes_settings.REFUSAL_LOG:
+            self.stderr.write('Refusals are not being recorded (MCP_SCOPES["REFUSAL_LOG"] is False).')
+        queryset = Refusal.objects.order_by("-created_at", "-id")
+        if since is not None:
+            queryset = queryset.filter(created_at__gte=since)
+        if kind is not None:
+            queryset = queryset.filter(kind=kind)
+        found = list(queryset[:limit])
+        if not found:
+            when = f" since {since.isoformat(timespec='seconds')}" if since is not None else ""
+            self.stdout.write(f"No refusals recorded{when}.")
+            return
+        rows: list[tuple[str, ...]] = [("TIME", "KIND", "REASON", "CLIENT", "OPERATION", "ENDPOINT", "MISSING")]
+        for refusal in found:
+            rows.append(
+                (
+                    _local(refusal.created_at).isoformat(timespec="seconds"),
+                    refusal.kind,
+                    _printable(refusal.reason),
+                    _printable(refusal.client_id),
+                    _printable(refusal.operation),
+                    _printable(refusal.endpoint),
+                    _printable(refusal.missing_scopes),
+                )
+            )
+        self._table(rows)
