@@ -158,6 +158,10 @@ class SDKBridge:
                 logger.exception("The MCP session manager stopped")
             raise
 
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coroutine`` (which serves a request) from a WSGI request thread; its result."""
+        return run_in_loop_thread(coroutine)
+
     async def handle(self, scope: dict[str, Any], body: bytes, principal: Any, endpoint: Any) -> Response:
         """Run one HTTP exchange through the SDK, with the principal in the request's context."""
         manager = await self.manager()

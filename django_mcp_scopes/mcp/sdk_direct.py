@@ -164,6 +164,8 @@ async def answer(
         if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
             return await _modern(lowlevel, lifespan_state(manager), message, headers, version, scope)
         return await _handshake_era(lowlevel, lifespan_state(manager), message, version, scope)
+    except _NotServed:
+        return None
     finally:
         auth_context_var.reset(auth_token)
         context._endpoint.reset(endpoint_token)
