@@ -447,7 +447,7 @@ def authenticates_without_io(request: HttpRequest, *, resource_uri: str | None =
             return False
     except TokenError:
         return False
-    epoch = epochs.peek(margin=_WARM_MARGIN_SECONDS)
+    epoch = epochs.peek()
     if epoch is None or introspection.is_enabled() or not _dot_installed() or not scope_registry.is_current(epoch):
         return False
     facts = token_cache.peek(token_checksum(token), epoch.tokens)
@@ -459,11 +459,6 @@ def authenticates_without_io(request: HttpRequest, *, resource_uri: str | None =
     except TokenError:
         return False
     return True
-
-
-# The in-memory readings must stay fresh for this long after the check, so the request that
-# follows cannot find them expired half-way (and query from the event loop).
-_WARM_MARGIN_SECONDS = 1.0
 
 
 # ---------------------------------------------------------------------------------------------

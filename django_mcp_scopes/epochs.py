@@ -92,14 +92,10 @@ class EpochWatch:
                 self._read_at = read_at
             return self._value
 
-    def peek(self, margin: float = 0.0) -> Epoch | None:
-        """The current reading when it needs no query, else None (for async fast paths).
-
-        With ``margin``, only a reading that stays fresh for that many more seconds.
-        """
+    def peek(self) -> Epoch | None:
+        """The current reading when it needs no query, else None (for async fast paths)."""
         value = self._value
-        age = time.monotonic() - self._read_at + margin
-        fresh = value is not None and age < mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
+        fresh = value is not None and time.monotonic() - self._read_at < mcp_scopes_settings.REGISTRY_REFRESH_SECONDS
         return value if fresh and not getattr(self._local, "pending", False) else None
 
     def bump_scopes(self) -> None:

@@ -871,8 +871,11 @@ def test_principal_user_and_application_load_lazily(scopes, django_assert_num_qu
         assert principal.user.pk == row.user_id
         assert principal.user.id == row.user_id
         assert principal.user.is_authenticated
-    with django_assert_num_queries(1):
+        # The username comes with the cached facts too.
         assert principal.user.username == row.user.username
+        assert principal.user.get_username() == row.user.username
+    with django_assert_num_queries(1):
+        assert principal.user.date_joined == row.user.date_joined
     with django_assert_num_queries(1):
         assert principal.application.client_id == row.application.client_id
     assert principal.user == row.user
@@ -913,9 +916,10 @@ def test_auser_loads_the_user_outside_the_event_loop():
     principal = authenticate_request(request)
 
     async def in_a_tool():
+        assert principal.user.username == row.user.username  # carried by the token's facts: no query
         with pytest.raises(SynchronousOnlyOperation):
-            _ = principal.user.username  # what an async tool could not do before
+            _ = principal.user.date_joined  # what an async tool could not do before
         user = await principal.auser()
-        return user.username, (await principal.auser()) is user
+        return user.date_joined, (await principal.auser()) is user
 
-    assert async_to_sync(in_a_tool)() == (row.user.username, True)
+    assert async_to_sync(in_a_tool)() == (row.user.date_joined, True)

@@ -81,9 +81,7 @@ CHECKED_SDK_VERSIONS = frozenset({"2.3.0"})
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower()
-_INVALID_BODY = ErrorData(
-    code=INVALID_REQUEST, message="Body must be a single JSON-RPC request or notification object"
-)
+_INVALID_BODY = ErrorData(code=INVALID_REQUEST, message="Body must be a single JSON-RPC request or notification object")
 
 
 @functools.cache
@@ -286,7 +284,9 @@ async def _handshake_era(
     )
     reply: JSONRPCResponse | JSONRPCError
     try:
-        result = await serve_one(server, dctx, parsed.method, parsed.params, connection=connection, lifespan_state=state)
+        result = await serve_one(
+            server, dctx, parsed.method, parsed.params, connection=connection, lifespan_state=state
+        )
     except Exception as exc:
         error = handler_exception_to_error_data(exc)
         if error is None:

@@ -467,29 +467,29 @@ class AsyncMCPView(MCPView):
             return self.with_cors(request, self.to_django(sdk_response))
         return self.with_cors(request, outcome)
 
-
     async def aprepare(self, request: HttpRequest) -> _Call | HttpResponseBase:
         """``prepare()`` on the event loop when nothing in it needs the database, else in one hop."""
         if not self.authenticates_in_memory(request):
             return await sync_to_async(self.prepare)(request)
+        refusal = self.check_http(request)
+        if refusal is not None:
+            return refusal
         try:
-            refusal = self.check_http(request)
-            if refusal is not None:
-                return refusal
-            try:
-                principal = self.authenticate(request)
-            except Exception as exc:
-                return self.handle_exception(request, exc)
-            body = self.read_body(request)
-            if isinstance(body, HttpResponseBase):
-                return body
-            if self.message_needs_thread(body):
-                return await sync_to_async(self.check_message)(request, body, principal)
-            return self.check_message(request, body, principal)
+            principal = self.authenticate(request)
         except SynchronousOnlyOperation:
-            # Something reached the database from the event loop after all: fail closed.
-            logger.error("An MCP request needed the database on the event loop; answering 503", exc_info=True)
-            return service_unavailable_response(request)
+            # An epoch or an entry expired since the check above: nothing was consumed, start again.
+            return await sync_to_async(self.prepare)(request)
+        except Exception as exc:
+            return self.handle_exception(request, exc)
+        body = self.read_body(request)
+        if isinstance(body, HttpResponseBase):
+            return body
+        if not self.message_needs_thread(body):
+            try:
+                return self.check_message(request, body, principal)
+            except SynchronousOnlyOperation:
+                pass  # checking it had no side effect before the query: again, where queries may run
+        return await sync_to_async(self.check_message)(request, body, principal)
 
     def authenticates_in_memory(self, request: HttpRequest) -> bool:
         """Whether authentication and permissions will answer without I/O (see the class docstring)."""
