@@ -394,3 +394,41 @@ def test_warm_user_carries_id_and_username_without_a_query(django_assert_num_que
     with CaptureQueriesContext(connections["default"]) as loaded:
         assert user.date_joined == row.user.date_joined  # any other field: the user is loaded
     assert len(loaded) == 1
+
+
+def test_asgi_check_that_reaches_the_database_on_the_loop_starts_again_in_a_thread(monkeypatch):
+    # An epoch that expires between the warm check and its use: the query would run on the loop.
+    token, _ = make_token("entries:read")
+    authenticate = mcp_views.MCPView.authenticate
+    raised: list[bool] = []
+
+    def expires_once(self, request):
+        import asyncio as _asyncio
+
+        try:
+            _asyncio.get_running_loop()
+        except RuntimeError:
+            return authenticate(self, request)  # in Django's sync thread
+        if not raised:
+            raised.append(True)
+            from django.core.exceptions import SynchronousOnlyOperation
+
+            raise SynchronousOnlyOperation("You cannot call this from an async context")
+        return authenticate(self, request)
+
+    async def scenario() -> list[int]:
+        client = AsyncClient()
+        statuses = []
+        for _ in range(3):
+            response = await client.post(
+                "/mcp", json.dumps(WHOAMI[1]), content_type="application/json",
+                headers={**WHOAMI[0], "Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+            statuses.append(response.status_code)
+            if len(statuses) == 1:
+                monkeypatch.setattr(mcp_views.MCPView, "authenticate", expires_once)
+        await sync_to_async(connections.close_all)()
+        return statuses
+
+    assert asyncio.run(scenario()) == [200, 200, 200]
+    assert raised == [True]

@@ -480,7 +480,10 @@ class AsyncMCPView(MCPView):
             # An epoch or an entry expired since the check above: nothing was consumed, start again.
             return await sync_to_async(self.prepare)(request)
         except Exception as exc:
-            return self.handle_exception(request, exc)
+            try:
+                return self.handle_exception(request, exc)
+            except SynchronousOnlyOperation:
+                return await sync_to_async(self.handle_exception)(request, exc)
         body = self.read_body(request)
         if isinstance(body, HttpResponseBase):
             return body
