@@ -164,9 +164,15 @@ def _local_facts(token: str, resource: str) -> dict[str, Any]:
     return {
         "source": "local",
         "user_id": access_token.user_id,
-        "username": None,
+        # Loaded with the token (one query): tools read it without loading the user again.
+        "username": user.get_username() if user is not None else None,
         "application_id": access_token.application_id,
         "client_id": application.client_id if application is not None else None,
+        # What DatabaseScopes reads to decide what a listing's step-up may reach: loaded with the
+        # token, so a warm listing needs no query for the application.
+        "application_fields": (
+            {name: getattr(application, name, None) for name in _APPLICATION_FIELDS} if application is not None else None
+        ),
         "scopes": access_token.scope.split(),
         "expires": access_token.expires.timestamp(),
         "resources": resources.canonicalize_all(access_token.resource),
@@ -274,14 +280,33 @@ class _Lazy(SimpleLazyObject):
 
 
 class _LazyUser(_Lazy):
-    """The token's user, loaded on first use; its id and authentication state need no query."""
+    """The token's user, loaded on first use.
+
+    Its id (``pk``, ``id``), username (``get_username()`` and the ``USERNAME_FIELD`` attribute) and
+    authentication state come from the validated token's cached facts and need no query; any other
+    attribute loads the user (one query).
+    """
 
     is_authenticated = True
     is_anonymous = False
 
-    def __init__(self, func: Callable[[], Any], pk: Any) -> None:
+    def __init__(self, func: Callable[[], Any], pk: Any, username: str | None = None) -> None:
         super().__init__(func)
-        object.__getattribute__(self, "__dict__")["_mcp_pk"] = pk
+        state = object.__getattribute__(self, "__dict__")
+        state["_mcp_pk"] = pk
+        state["_mcp_username"] = username
+
+    def __getattr__(self, name: str) -> Any:
+        username = self.__dict__["_mcp_username"]
+        if username is not None and self._wrapped is empty and name == _username_field():
+            return username
+        return super().__getattr__(name)
+
+    def get_username(self) -> Any:
+        username = self.__dict__["_mcp_username"]
+        if username is not None and self._wrapped is empty:
+            return username
+        return self.__getattr__("get_username")()
 
     @property
     def pk(self) -> Any:
@@ -296,12 +321,22 @@ class _LazyUser(_Lazy):
         return self.__getattr__("pk")
 
 
+@functools.cache
+def _username_field() -> str:
+    return str(get_user_model().USERNAME_FIELD)
+
+
 def _user_for(facts: dict[str, Any]) -> Any:
     if facts.get("user") is not None:
         return facts["user"]  # already loaded (JWT: the resolver checked it is active)
     user_id = facts.get("user_id")
     if user_id is not None:
-        return _LazyUser(lambda: get_user_model()._default_manager.get(pk=user_id), user_id)
+        username = facts.get("username")
+        return _LazyUser(
+            lambda: get_user_model()._default_manager.get(pk=user_id),
+            user_id,
+            username if isinstance(username, str) else None,
+        )
     username = facts.get("username")
     if username:
         # Introspection: django-oauth-toolkit's hook maps the remote user to a local one.
@@ -312,11 +347,46 @@ def _user_for(facts: dict[str, Any]) -> Any:
     return None
 
 
+# The application's fields kept with a local token's facts (the ones DatabaseScopes reads).
+_APPLICATION_FIELDS = ("client_id", "client_type", "authorization_grant_type", "name")
+
+
+class _LazyApplication(_Lazy):
+    """The token's django-oauth-toolkit application, loaded on first use.
+
+    Its id and the fields in ``_APPLICATION_FIELDS`` come from the validated token's cached facts
+    and need no query; any other attribute loads the application (one query).
+    """
+
+    def __init__(self, func: Callable[[], Any], pk: Any, fields: dict[str, Any]) -> None:
+        super().__init__(func)
+        state = object.__getattribute__(self, "__dict__")
+        state["_mcp_pk"] = pk
+        state["_mcp_fields"] = fields
+
+    def __getattr__(self, name: str) -> Any:
+        if self._wrapped is empty:
+            fields = self.__dict__["_mcp_fields"]
+            if name in fields:
+                return fields[name]
+            if name in ("pk", "id"):
+                return self.__dict__["_mcp_pk"]
+        return super().__getattr__(name)
+
+
 def _application_for(facts: dict[str, Any]) -> Any:
     application_id = facts.get("application_id")
     if application_id is None:
         return None
-    return _Lazy(lambda: _application_model()._default_manager.get(pk=application_id))
+    load = functools.partial(_load_application, application_id)
+    fields = facts.get("application_fields")
+    if isinstance(fields, dict):
+        return _LazyApplication(load, application_id, {k: v for k, v in fields.items() if k in _APPLICATION_FIELDS})
+    return _Lazy(load)
+
+
+def _load_application(application_id: Any) -> Any:
+    return _application_model()._default_manager.get(pk=application_id)
 
 
 @functools.cache
@@ -413,6 +483,41 @@ def _authenticate_request(request: HttpRequest, resource_uri: str | None) -> Pri
         raise
 
 
+def authenticates_without_io(request: HttpRequest, *, resource_uri: str | None = None) -> bool:
+    """Whether ``authenticate_request`` would accept this request's token from this process's memory.
+
+    True when the token's validated facts are in the in-process cache under a fresh token epoch,
+    they still hold (not expired, bound to this resource), and the scope registry's snapshot is
+    current: then authentication, and the effective scopes, need no database query and no cache
+    round trip, so async code may run them on the event loop. Anything else (no token, a refusal,
+    a cold or JWT or introspected token, an epoch due for its check) is False: do it in a thread.
+    """
+    from django_mcp_scopes.epochs import epochs
+    from django_mcp_scopes.registry import scope_registry
+
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is None or _token_elsewhere(request) is not None:
+        return False
+    try:
+        token = bearer_token_from_header(header)
+        if mcp_scopes_settings.JWT_ISSUERS and jwt_tokens.trusted_issuer(token) is not None:
+            return False
+    except TokenError:
+        return False
+    epoch = epochs.peek()
+    if epoch is None or introspection.is_enabled() or not _dot_installed() or not scope_registry.is_current(epoch):
+        return False
+    facts = token_cache.peek(token_checksum(token), epoch.tokens)
+    if not isinstance(facts, dict):
+        return False
+    resource = resources.canonicalize_resource(resource_uri) if resource_uri else resources.resource_uri(request)
+    try:
+        _check_facts(facts, resource)
+    except TokenError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
 # DRF
 
@@ -450,6 +555,15 @@ class MCPTokenAuthentication(BaseAuthentication):
 
     # Read by the discovery helper: views using this class are protected resources.
     mcp_scopes_protected = True
+
+    @classmethod
+    def authenticates_without_io(cls, request: HttpRequest, view: Any) -> bool:
+        """Whether ``authenticate()`` would answer from memory (see ``authenticates_without_io()``)."""
+        if cls.authenticate is not MCPTokenAuthentication.authenticate:
+            return False  # a subclass's own authenticate() may do anything
+        path = _view_resource_path(view)
+        resource = resources.resource_uri(request, path) if path is not None else None
+        return authenticates_without_io(request, resource_uri=resource)
 
     def _resource_path(self, request: Request) -> str | None:
         context = getattr(request, "parser_context", None) or {}

@@ -171,6 +171,16 @@ class ScopeRegistry:
                 self._version = version
             return snapshot
 
+    def is_current(self, epoch: Any) -> bool:
+        """Whether the shared snapshot was built under ``epoch`` (an ``epochs.peek()`` reading) and
+        this thread has no private one: then ``snapshot()`` needs no query."""
+        if getattr(self._local, "dirty", False):
+            if connections[self._db()].in_atomic_block:
+                return False
+            self._local.dirty = False  # that transaction ended (as _private_snapshot() finds)
+            self._local.snapshot = None
+        return self._snapshot is not None and epoch.scopes == self._version
+
     async def asnapshot(self) -> Snapshot:
         """``snapshot()`` for async code: warm, no thread hop; cold, the load runs in a sync thread."""
         snapshot = self._snapshot

@@ -136,6 +136,13 @@ class TokenCache:
             self._remember(key, value, now)
         return value
 
+    def peek(self, checksum: str, epoch: int, namespace: str = "token") -> Any:
+        """This process's in-memory entry under token epoch ``epoch``, or None: never a cache round trip."""
+        entry = self._local.get(self._key(namespace, checksum, epoch))
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        return None
+
     def put(self, checksum: str, value: Any, seconds: float, namespace: str = "token") -> None:
         """Cache ``value`` for ``seconds`` (already capped by the caller at the token's expiry).
 

@@ -391,7 +391,11 @@ def test_cache_never_holds_the_token_or_model_instances(client, scopes):
 
     facts = caches["default"].get(token_cache._key("token", token_checksum(token)))  # the shared entry
     assert token not in json.dumps(facts)
-    assert all(isinstance(value, (str, int, float, list, type(None))) for value in facts.values())
+    plain = (str, int, float, list, type(None))
+    assert all(
+        isinstance(value, plain) or (isinstance(value, dict) and all(isinstance(v, plain) for v in value.values()))
+        for value in facts.values()
+    ), facts
 
 
 def test_cache_entry_never_outlives_the_token(client, scopes, settings):
@@ -871,10 +875,20 @@ def test_principal_user_and_application_load_lazily(scopes, django_assert_num_qu
         assert principal.user.pk == row.user_id
         assert principal.user.id == row.user_id
         assert principal.user.is_authenticated
-    with django_assert_num_queries(1):
+        # The username comes with the cached facts too.
         assert principal.user.username == row.user.username
+        assert principal.user.get_username() == row.user.username
     with django_assert_num_queries(1):
+        assert principal.user.date_joined == row.user.date_joined
+    # So do the application's id and the fields the scopes backend reads (a warm listing).
+    with django_assert_num_queries(0):
+        assert principal.application.pk == row.application_id
         assert principal.application.client_id == row.application.client_id
+        assert principal.application.client_type == row.application.client_type
+        assert principal.application.authorization_grant_type == row.application.authorization_grant_type
+    with django_assert_num_queries(1):
+        assert principal.application.redirect_uris == row.application.redirect_uris
+    assert principal.application == row.application
     assert principal.user == row.user
     assert isinstance(principal.user, type(row.user))
 
@@ -913,9 +927,10 @@ def test_auser_loads_the_user_outside_the_event_loop():
     principal = authenticate_request(request)
 
     async def in_a_tool():
+        assert principal.user.username == row.user.username  # carried by the token's facts: no query
         with pytest.raises(SynchronousOnlyOperation):
-            _ = principal.user.username  # what an async tool could not do before
+            _ = principal.user.date_joined  # what an async tool could not do before
         user = await principal.auser()
-        return user.username, (await principal.auser()) is user
+        return user.date_joined, (await principal.auser()) is user
 
-    assert async_to_sync(in_a_tool)() == (row.user.username, True)
+    assert async_to_sync(in_a_tool)() == (row.user.date_joined, True)

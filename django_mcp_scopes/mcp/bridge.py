@@ -6,18 +6,27 @@ that serves requests, started lazily by the first request on that loop (Django i
 lifespan, so nothing else would start it) and kept running until the loop ends:
 
 - under ASGI the serving loop is the server's own (uvicorn, daphne, hypercorn);
-- under WSGI (runserver, gunicorn sync or gthread workers) each process has one long-lived
-  event-loop thread; request threads hand their coroutine to it and wait. A forked worker
-  (``--preload``) does not inherit threads, so the loop is rebuilt when the process id changes.
+- under WSGI (runserver, gunicorn sync or gthread workers) the request thread runs the event loop
+  itself: each process keeps a pool of loops, one per request served at the same time, and a
+  request thread borrows one for the duration of its request (``run_in_request_thread``). No
+  hand-off to another thread; a sync tool runs in a worker thread of that loop, as under the SDK's
+  own server. A forked worker (``--preload``) starts with an empty pool.
+  (``run_in_loop_thread``, one long-lived event-loop thread per process, remains for code that
+  needs one loop shared by every thread.)
 
 The manager is stateless and answers in JSON, so any worker can answer any request; the server's
-own lifespan is entered once per serving loop.
+own lifespan is entered once per serving loop (under WSGI, once per pooled loop).
+
+The manager's transport is the fallback: a POST the view has checked goes straight to the SDK's
+request handling (``django_mcp_scopes.mcp.sdk_direct``) whenever that can answer it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
@@ -25,6 +34,8 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
+import anyio
+import anyio.abc
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -99,6 +110,98 @@ def run_in_loop_thread(coroutine: Coroutine[Any, Any, _T]) -> _T:
     return loop_thread().run(coroutine)
 
 
+class _PooledLoop:
+    """An event loop that a WSGI request thread runs itself while it serves one request.
+
+    A root task holds an anyio task group for the loop's whole life and every request runs as a
+    task of that group, so anyio ties its worker threads (the SDK runs sync tools in them) to the
+    root and keeps them from one request to the next, instead of starting one per call.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self._group: anyio.abc.TaskGroup | None = None
+        ready: asyncio.Future[None] = self.loop.create_future()
+        self._root = self.loop.create_task(self._hold(ready))
+        self.loop.run_until_complete(ready)
+
+    async def _hold(self, ready: asyncio.Future[None]) -> None:
+        async with anyio.create_task_group() as group:
+            self._group = group
+            ready.set_result(None)
+            await anyio.sleep_forever()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        # Wait on a plain future, not on the request's task: anyio would take a task run by
+        # run_until_complete() for the root of the worker threads, and stop them when it ends.
+        done: asyncio.Future[_T] = self.loop.create_future()
+
+        async def request() -> None:
+            try:
+                result = await coroutine
+            except Exception as exc:  # to the waiting thread, never into the task group
+                if not done.done():
+                    done.set_exception(exc)
+            except BaseException:
+                if not done.done():
+                    done.cancel()
+                raise
+            else:
+                if not done.done():
+                    done.set_result(result)
+
+        assert self._group is not None
+        self.loop.call_soon(self._group.start_soon, request)
+        return self.loop.run_until_complete(done)
+
+    def close(self) -> None:
+        """End the root task, and with it the loop's worker threads (they would keep the process
+        from exiting: anyio's workers are not daemon threads when a request thread starts them)."""
+        if self.loop.is_running() or self.loop.is_closed() or self._root.done():
+            return
+        self._root.cancel()
+        with contextlib.suppress(Exception):  # shutting down: nothing more to do for this loop
+            self.loop.run_until_complete(asyncio.wait([self._root]))
+
+
+_idle_loops: list[_PooledLoop] = []
+_idle_loops_lock = threading.Lock()
+
+
+def _forget_pooled_loops() -> None:
+    global _idle_loops, _idle_loops_lock
+    _idle_loops = []
+    _idle_loops_lock = threading.Lock()
+
+
+def _close_pooled_loops() -> None:
+    with _idle_loops_lock:
+        idle = list(_idle_loops)
+    for pooled in idle:
+        if pooled.pid == os.getpid():
+            pooled.close()
+
+
+os.register_at_fork(after_in_child=_forget_pooled_loops)
+# Before the interpreter joins non-daemon threads (atexit would run after it waited forever).
+getattr(threading, "_register_atexit", atexit.register)(_close_pooled_loops)
+
+
+def run_in_request_thread(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coroutine`` in the calling (WSGI request) thread, on an event loop borrowed from this
+    process's pool: one loop per request served at the same time, each kept for the next."""
+    with _idle_loops_lock:
+        pooled = _idle_loops.pop() if _idle_loops else None
+    if pooled is None or pooled.pid != os.getpid():
+        pooled = _PooledLoop()
+    try:
+        return pooled.run(coroutine)
+    finally:
+        with _idle_loops_lock:
+            _idle_loops.append(pooled)
+
+
 class Response:
     """What the SDK answered: status, headers, body."""
 
@@ -157,6 +260,10 @@ class SDKBridge:
             if not isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
                 logger.exception("The MCP session manager stopped")
             raise
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coroutine`` (which serves a request) in a WSGI request thread; its result."""
+        return run_in_request_thread(coroutine)
 
     async def handle(self, scope: dict[str, Any], body: bytes, principal: Any, endpoint: Any) -> Response:
         """Run one HTTP exchange through the SDK, with the principal in the request's context."""

@@ -132,6 +132,18 @@ class MCPEndpoint:
                 requirement = operation_requirement if requirement is None else requirement & operation_requirement
         return Decision(requirement, operation)
 
+    def needs_thread(self, method: str, params: Mapping[str, Any]) -> bool:
+        """Whether ``decide(method, params, ...)`` runs a dynamic requirement (code that may query)."""
+        operation = None
+        if method == "completion/complete":
+            ref = params.get("ref")
+            if isinstance(ref, Mapping) and ref.get("type") in _COMPLETION_REFS:
+                named_method, key = _COMPLETION_REFS[str(ref.get("type"))]
+                operation = referenced_operation(self.server, named_method, {key: ref.get(key)})
+        elif method in NAMED_METHODS:
+            operation = find_operation(self.server, method, params)
+        return operation is not None and operation.scopes is not None and operation.scopes.dynamic is not None
+
     def filter_listing(self, method: str, result: dict[str, Any], principal: Principal | None, version: str) -> None:
         """Keep what ``MCP_SCOPES["LISTING_POLICY"]`` shows ``principal`` in a listing result (wire
         form), and annotate what stays with the scopes it needs (``django_mcp_scopes.mcp.listing``)."""

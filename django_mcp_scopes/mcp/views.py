@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views import View
@@ -57,7 +57,7 @@ from django_mcp_scopes.challenges import (
 )
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, InvalidToken, TokenError
-from django_mcp_scopes.mcp.bridge import run_in_loop_thread
+from django_mcp_scopes.mcp import sdk_direct
 from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, Decision, MCPEndpoint, UndeclaredOperation
 from django_mcp_scopes.mcp.listing import obtainable_scopes
@@ -104,14 +104,20 @@ class _BodyLeftAlone(BaseParser):
 
 
 class _Call:
-    """A request that passed every check in the view: what goes to the SDK."""
+    """A request that passed every check in the view: what goes to the SDK.
 
-    __slots__ = ("body", "principal", "scope")
+    ``message`` is the body as the view decoded it (decoded again from ``body`` when absent).
+    """
 
-    def __init__(self, scope: dict[str, Any], body: bytes, principal: Principal) -> None:
+    __slots__ = ("body", "message", "principal", "scope")
+
+    def __init__(
+        self, scope: dict[str, Any], body: bytes, principal: Principal, *, message: dict[str, Any] | None = None
+    ) -> None:
         self.scope = scope
         self.body = body
         self.principal = principal
+        self.message = message
 
 
 def jsonrpc_error(
@@ -169,9 +175,7 @@ class MCPView(View):
         if isinstance(outcome, _Call):
             assert self.endpoint is not None
             try:
-                sdk_response = run_in_loop_thread(
-                    self.endpoint.bridge.handle(outcome.scope, outcome.body, outcome.principal, self.endpoint)
-                )
+                sdk_response = self.endpoint.bridge.run(serve(self.endpoint, outcome))
             except Exception:
                 logger.exception("The MCP SDK failed to answer")
                 return self.with_cors(request, jsonrpc_error(500, INTERNAL_ERROR, "Internal error"))
@@ -181,6 +185,20 @@ class MCPView(View):
     # checks ---------------------------------------------------------------------------------
     def prepare(self, request: HttpRequest) -> _Call | HttpResponseBase:
         """Every check before the SDK; a response when one fails, else what to send to the SDK."""
+        refusal = self.check_http(request)
+        if refusal is not None:
+            return refusal
+        try:
+            principal = self.authenticate(request)
+        except Exception as exc:
+            return self.handle_exception(request, exc)
+        body = self.read_body(request)
+        if isinstance(body, HttpResponseBase):
+            return body
+        return self.check_message(request, body, principal)
+
+    def check_http(self, request: HttpRequest) -> HttpResponseBase | None:
+        """Host, Origin, CORS preflight, method and declared size: the checks before authentication."""
         request.get_host()  # ALLOWED_HOSTS: DisallowedHost becomes Django's 400
         origin = request.headers.get("Origin")
         if origin is not None and not self.origin_allowed(request, origin):
@@ -195,16 +213,17 @@ class MCPView(View):
         limit = mcp_scopes_settings.MAX_BODY_BYTES
         if _declared_length(request) > limit:
             return _too_large(limit)
-        try:
-            principal = self.authenticate(request)
-        except Exception as exc:
-            return self.handle_exception(request, exc)
+        return None
+
+    def read_body(self, request: HttpRequest) -> bytes | HttpResponseBase:
+        """The JSON body, at most ``MAX_BODY_BYTES`` of it (415 / 413 otherwise)."""
         if request.content_type != "application/json":
             return jsonrpc_error(415, INVALID_REQUEST, "Content-Type must be application/json.")
+        limit = mcp_scopes_settings.MAX_BODY_BYTES
         body = request.read(limit + 1)
         if len(body) > limit:
             return _too_large(limit)
-        return self.check_message(request, body, principal)
+        return body
 
     def check_message(self, request: HttpRequest, body: bytes, principal: Principal) -> _Call | HttpResponseBase:
         try:
@@ -277,7 +296,7 @@ class MCPView(View):
                 principal = replace(pin(principal), obtainable_scopes=obtainable_scopes(request, principal))
             except DatabaseError as exc:
                 return self.handle_exception(request, exc)
-        return _Call(asgi_scope(request, body, principal), body, principal)
+        return _Call(asgi_scope(request, body, principal), body, principal, message=message)
 
     def rate_limited(
         self, request: HttpRequest, principal: Principal, method: str, decision: Decision, request_id: Any
@@ -434,24 +453,104 @@ class MCPView(View):
 
 
 class AsyncMCPView(MCPView):
-    """``MCPView`` for ASGI: the SDK runs on the server's own event loop."""
+    """``MCPView`` for ASGI: the checks and the SDK run on the server's own event loop.
+
+    With a warm token (its facts in this process's memory, the epochs and the scope registry
+    fresh) every check runs in the request's task: no query, no thread. What may touch the
+    database (a cold token, custom authentication or permission classes, a dynamic requirement,
+    an ``"obtainable"`` listing, rate limits in the cache) runs in one hop to Django's sync
+    thread instead.
+    """
 
     view_is_async = True  # type: ignore[assignment]
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
-        # Authentication may query the database: one hop to Django's sync thread for every check.
-        outcome = await sync_to_async(self.prepare)(request)
+        outcome = await self.aprepare(request)
         if isinstance(outcome, _Call):
             assert self.endpoint is not None
             try:
-                sdk_response = await self.endpoint.bridge.handle(
-                    outcome.scope, outcome.body, outcome.principal, self.endpoint
-                )
+                sdk_response = await serve(self.endpoint, outcome)
             except Exception:
                 logger.exception("The MCP SDK failed to answer")
                 return self.with_cors(request, jsonrpc_error(500, INTERNAL_ERROR, "Internal error"))
             return self.with_cors(request, self.to_django(sdk_response))
         return self.with_cors(request, outcome)
+
+    async def aprepare(self, request: HttpRequest) -> _Call | HttpResponseBase:
+        """``prepare()`` on the event loop when nothing in it needs the database, else in one hop."""
+        if not self.authenticates_in_memory(request):
+            return await sync_to_async(self.prepare)(request)
+        refusal = self.check_http(request)
+        if refusal is not None:
+            return refusal
+        try:
+            principal = self.authenticate(request)
+        except SynchronousOnlyOperation:
+            # An epoch or an entry expired since the check above: nothing was consumed, start again.
+            return await sync_to_async(self.prepare)(request)
+        except Exception as exc:
+            try:
+                return self.handle_exception(request, exc)
+            except SynchronousOnlyOperation:
+                return await sync_to_async(self.handle_exception)(request, exc)
+        body = self.read_body(request)
+        if isinstance(body, HttpResponseBase):
+            return body
+        if not self.message_needs_thread(body):
+            try:
+                return self.check_message(request, body, principal)
+            except SynchronousOnlyOperation:
+                pass  # checking it had no side effect before the query: again, where queries may run
+        return await sync_to_async(self.check_message)(request, body, principal)
+
+    def authenticates_in_memory(self, request: HttpRequest) -> bool:
+        """Whether authentication and permissions will answer without I/O (see the class docstring)."""
+        if self.permission_classes or len(self.authentication_classes) != 1:
+            return False
+        check = getattr(self.authentication_classes[0], "authenticates_without_io", None)
+        return check is not None and bool(check(request, self))
+
+    def message_needs_thread(self, body: bytes) -> bool:
+        """Whether checking this message may query the database or the cache."""
+        if mcp_scopes_settings.RATE_LIMITS:
+            return True
+        try:
+            message = json.loads(body)
+        except (ValueError, RecursionError):
+            return False  # refused without a query
+        if not isinstance(message, dict):
+            return False
+        method = message.get("method")
+        params = message.get("params")
+        if not isinstance(method, str) or not isinstance(params, dict):
+            return False
+        if method in LISTING_METHODS:
+            return mcp_scopes_settings.LISTING_POLICY == "obtainable"
+        assert self.endpoint is not None
+        try:
+            return self.endpoint.needs_thread(method, params)
+        except Exception:
+            return True  # whatever failed, let the sync path report it
+
+
+async def serve(endpoint: MCPEndpoint, call: _Call) -> SDKResponse:
+    """The SDK's answer: straight to its request handling (``sdk_direct``), else through its transport."""
+    if sdk_direct.sdk_checked():
+        message = call.message
+        if message is None:
+            try:
+                message = json.loads(call.body)
+            except (ValueError, RecursionError):
+                message = None
+        if isinstance(message, dict):
+            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in call.scope["headers"]}
+            manager = await endpoint.bridge.manager()
+            response = await sdk_direct.answer(
+                manager, endpoint.server, message, headers, call.scope, call.principal, endpoint
+            )
+            if response is not None:
+                return response
+    return await endpoint.bridge.handle(call.scope, call.body, call.principal, endpoint)
 
 
 def principal_of(request: Any) -> Principal | None:

@@ -83,7 +83,6 @@ class Deleted(BaseModel):
 class Me(BaseModel):
     id: int
     username: str
-    name: str
     scopes: list[str] = Field(description="The scopes this connection holds (with what they imply).")
 
 
@@ -128,12 +127,9 @@ def whoami() -> Me:
     principal = get_principal()
     user = _user()
     assert principal is not None
-    return Me(
-        id=user.pk,
-        username=user.get_username(),
-        name=user.get_full_name() or user.get_username(),
-        scopes=sorted(principal.effective_scopes),
-    )
+    # The id and username come with the validated token: no query. Any other field of the user
+    # (user.email, user.get_full_name()) loads it, one query.
+    return Me(id=user.pk, username=user.get_username(), scopes=sorted(principal.effective_scopes))
 
 
 @server.tool(title="List journal entries", annotations=READ_ONLY)

@@ -113,10 +113,6 @@ def test_a_warm_token_is_not_looked_up_again(demo_token, method, name):
 
 @pytest.mark.urls("example_project.urls")
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 goal not met yet: a listing loads the token's application on every request (step-up reach)",
-)
 def test_a_listing_costs_no_query_when_the_token_is_warm(demo_token):
     _, warm = _queries(demo_token, "tools/list")
     assert warm == [], warm
@@ -124,10 +120,6 @@ def test_a_listing_costs_no_query_when_the_token_is_warm(demo_token):
 
 @pytest.mark.urls("example_project.urls")
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 goal not met yet: a cold token also loads its application (2 queries, the goal is 1)",
-)
 def test_a_listing_costs_one_query_when_the_token_is_cold(demo_token):
     cold, _ = _queries(demo_token, "tools/list")
     assert len(cold) == 1, cold
@@ -135,10 +127,6 @@ def test_a_listing_costs_one_query_when_the_token_is_cold(demo_token):
 
 @pytest.mark.urls("example_project.urls")
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 goal not met yet: whoami loads the principal's user on every call (the goal: none when warm)",
-)
 def test_whoami_costs_no_query_when_the_token_is_warm(demo_token):
     _, warm = _queries(demo_token, "tools/call", "whoami")
     assert warm == [], warm
