@@ -33,7 +33,7 @@ SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS") or ROOT / "test-artifac
 TIMEOUT_MS = 10_000
 
 ADMIN_USERNAME = "browser-admin"
-ADMIN_PASSWORD = "browser-admin-pw"  # noqa: S105
+ADMIN_PASSWORD = "browser-admin-pw"
 
 
 def chromium_path() -> str | None:
@@ -128,13 +128,30 @@ def admin_account(django_user_model: Any) -> Any:
 
 
 @pytest.fixture
-def admin_page(page: Any, admin_account: Any) -> Any:
-    """``page``, signed in to the admin through its login form and left on the admin index."""
-    page.goto("/admin/login/?next=/admin/")
-    page.get_by_label("Username").fill(ADMIN_USERNAME)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/admin/")
+def admin_page(page: Any, admin_account: Any, live_server: Any) -> Any:
+    """``page``, signed in as a superuser and left on the admin index.
+
+    The session is made on the server side (as ``Client.force_login`` does) and handed to the browser
+    as its cookie: the login form costs a page load per test and has a test of its own
+    (tests/browser/test_admin_pages.py).
+    """
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_account)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+        ]
+    )
+    page.goto("/admin/")
     return page
 
 

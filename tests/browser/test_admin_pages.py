@@ -1,0 +1,106 @@
+"""The admin's other pages in a real browser: its login form, the "MCP endpoints" page and a scope's
+"MCP operations" section, reached by following the links an operator follows.
+
+The endpoint shown is the MCP test server that tests/urls.py mounts at /journal/mcp (tests/mcp_app.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from django_mcp_scopes.models import Scope
+from tests.browser.conftest import ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.mcp_app import ensure_scopes
+
+CHANGELIST = reverse("admin:mcp_scopes_scope_changelist")
+ENDPOINTS = reverse("admin:mcp_scopes_scope_endpoints")
+
+
+def operation_row(page, name: str):
+    """The row of the endpoints table whose name cell is exactly ``name``."""
+    return page.locator("tr.mcp-scopes-row").filter(
+        has=page.locator("code", has_text=re.compile(f"^{re.escape(name)}$"))
+    )
+
+
+def test_admin_login_form_refuses_a_wrong_password_then_signs_in(page, admin_account, screenshot):
+    page.goto(CHANGELIST)
+    page.wait_for_url(re.compile(r"/admin/login/\?next="))
+    page.get_by_label("Username").fill(ADMIN_USERNAME)
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("p.errornote")).to_contain_text("Please enter the correct username and password")
+    screenshot("admin-login-wrong-password")
+
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**{CHANGELIST}")
+    expect(page.locator("h1")).to_have_text("Select scope to change")
+
+
+def test_the_endpoints_page_from_the_changelist_shows_each_operation_and_links_its_scopes(admin_page, screenshot):
+    ensure_scopes()
+    page = admin_page
+    page.goto(CHANGELIST)
+    page.get_by_role("link", name="MCP endpoints").click()
+    page.wait_for_url(f"**{ENDPOINTS}")
+    expect(page.locator("h1")).to_have_text("MCP endpoints and the scopes their operations need")
+
+    journal = page.locator(".mcp-scopes-endpoint").filter(has=page.locator("caption", has_text="/journal/mcp"))
+    expect(journal.locator("caption")).to_contain_text("server test-journal")
+    expect(operation_row(page, "echo")).to_contain_text("Any valid token may call this.")
+    count = operation_row(page, "count_scopes")
+    expect(count.locator("td").first).to_have_text("tool")
+    expect(count).to_contain_text("all of: entries:read")
+    expect(operation_row(page, "create_entry")).to_contain_text("decided per call, may also need: entries:publish")
+    expect(operation_row(page, "moderate")).to_contain_text("any one of: [admin] or [entries:publish + entries:write]")
+    # Everything the site serves exists and is active: no warning above the tables.
+    expect(page.locator("p.errornote")).to_have_count(0)
+    screenshot("admin-mcp-endpoints")
+
+    # The scope names link to their change pages, which list the operations that need them.
+    count.get_by_role("link", name="entries:read", exact=True).click()
+    expect(page.locator("h1")).to_have_text("Change scope")
+    expect(page.get_by_label("Name:")).to_have_value("entries:read")
+    operations = page.locator(".field-mcp_operations")
+    expect(operations).to_contain_text("Named directly")
+    expect(operations).to_contain_text("count_scopes")
+    operations.scroll_into_view_if_needed()
+    screenshot("admin-scope-mcp-operations")
+
+
+def test_the_endpoints_page_flags_missing_and_inactive_scopes(admin_page, screenshot):
+    ensure_scopes()
+    Scope.objects.filter(name="entries:publish").delete()
+    Scope.objects.filter(name="entries:read").update(is_active=False)
+    page = admin_page
+    page.goto(ENDPOINTS)
+
+    expect(page.locator("p.errornote")).to_contain_text(
+        "5 operations name a scope that is missing from the database or inactive"
+    )
+    count = operation_row(page, "count_scopes")
+    expect(count).to_contain_text("entries:read (inactive)")
+    expect(count).to_contain_text("Can never be called")
+    expect(count).to_have_class(re.compile(r"\bmcp-scopes-problem\b"))
+    create = operation_row(page, "create_entry")
+    expect(create).to_contain_text("entries:publish (missing from the database)")
+    expect(create).not_to_contain_text("Can never be called")
+    screenshot("admin-mcp-endpoints-flags-missing-and-inactive")
+
+    # Activating the scope again from the changelist clears its flag.
+    page.goto(CHANGELIST)
+    page.locator("#result_list tbody tr").filter(has=page.get_by_role("link", name="entries:read", exact=True)).locator(
+        "input.action-select"
+    ).check()
+    page.locator("select[name=action]").select_option(label="Activate selected scopes")
+    page.locator("button[name=index]").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("1 scope activated: entries:read.")
+    page.goto(ENDPOINTS)
+    expect(operation_row(page, "count_scopes")).not_to_contain_text("Can never be called")
+    expect(page.locator("p.errornote")).to_contain_text(
+        "1 operation names a scope"
+    )  # create_entry: entries:publish is still missing
