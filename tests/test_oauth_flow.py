@@ -66,7 +66,7 @@ def test_a_valid_request_from_an_anonymous_user_goes_to_the_packaged_login_page(
     assert b'id="login-form"' in page.content
     assert page["X-Frame-Options"] == "DENY"
     assert page["X-Content-Type-Options"] == "nosniff"
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
 
 
 def test_the_projects_own_login_url_is_used_when_it_resolves(flow, settings):
@@ -86,7 +86,7 @@ def test_the_consent_page_explains_client_redirect_host_and_scopes(flow):
     assert "Write notes for you" in html
     assert "includes notes:read" in html
     assert response["X-Frame-Options"] == "DENY"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
 
 
