@@ -8,6 +8,7 @@ what it issued; no malformed request gets a 500.
 from __future__ import annotations
 
 import pytest
+from django.utils.html import escape
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from tests.oauth_support import REDIRECT_URI, Flow, location_query, oauth_settings_on, register, user  # noqa: F401
@@ -67,6 +68,17 @@ def test_a_valid_request_from_an_anonymous_user_goes_to_the_packaged_login_page(
     assert page["X-Frame-Options"] == "DENY"
     assert page["X-Content-Type-Options"] == "nosniff"
     assert page["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("username", ['"><script>alert(1)</script>', "x" * 300, "\u00e9l\u00e8ve"])
+def test_a_refused_sign_in_keeps_the_username_escaped(flow, username):
+    flow.client.logout()
+    response = flow.client.post("/o/login/", {"username": username, "password": "wrong"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "did not match" in html
+    assert "<script>alert(1)" not in html
+    assert f'value="{escape(username)}"' in html
 
 
 def test_the_projects_own_login_url_is_used_when_it_resolves(flow, settings):

@@ -152,7 +152,9 @@ def test_a_wrong_password_keeps_the_browser_on_the_login_page(page, client_id, a
 
     expect(page.locator("#login-form")).to_be_visible()
     expect(page.locator("p.errors")).to_have_text("Your username and password did not match. Please try again.")
-    # The form is still bound to the same authorization request.
+    # The username typed is kept, the password is not, and the form is still bound to the same request.
+    expect(page.get_by_label("Username")).to_have_value("alice")
+    expect(page.get_by_label("Password")).to_have_value("")
     assert page.locator("#login-form input[name=next]").input_value().startswith("/o/authorize/?")
     screenshot("oauth-login-wrong-password")
     assert callback.urls == []
