@@ -29,14 +29,13 @@ from typing import Any
 
 import pytest
 
+from tests.browser.support import ADMIN_PASSWORD, ADMIN_USERNAME
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
 # Fail in seconds, not Playwright's default 30 s per step, when an element never shows up.
 TIMEOUT_MS = 10_000
-
-ADMIN_USERNAME = "browser-admin"
-ADMIN_PASSWORD = "browser-admin-pw"
 
 
 def chromium_path() -> str | None:

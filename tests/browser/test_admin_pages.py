@@ -12,7 +12,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from django_mcp_scopes.models import Scope
-from tests.browser.conftest import ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.browser.support import ADMIN_PASSWORD, ADMIN_USERNAME, contrast_ratio, expect_message, run_action
 from tests.mcp_app import ensure_scopes
 
 CHANGELIST = reverse("admin:mcp_scopes_scope_changelist")
@@ -93,14 +93,22 @@ def test_the_endpoints_page_flags_missing_and_inactive_scopes(admin_page, screen
 
     # Activating the scope again from the changelist clears its flag.
     page.goto(CHANGELIST)
-    page.locator("#result_list tbody tr").filter(has=page.get_by_role("link", name="entries:read", exact=True)).locator(
-        "input.action-select"
-    ).check()
-    page.locator("select[name=action]").select_option(label="Activate selected scopes")
-    page.locator("button[name=index]").click()
-    expect(page.locator("ul.messagelist")).to_contain_text("1 scope activated: entries:read.")
+    run_action(page, ["entries:read"], "Activate selected scopes")
+    expect_message(page, "1 scope activated: entries:read.")
     page.goto(ENDPOINTS)
     expect(operation_row(page, "count_scopes")).not_to_contain_text("Can never be called")
     expect(page.locator("p.errornote")).to_contain_text(
         "1 operation names a scope"
     )  # create_entry: entries:publish is still missing
+
+
+def test_contrast_ratio_measures_what_a_person_sees(page):
+    """The helper a contrast test of an admin page relies on, checked against known WCAG values."""
+    page.set_content(
+        '<p id="grey" style="color:#777;background:#fff">grey on white</p>'
+        '<div style="background:#417690"><span id="inherited" style="color:#264b5d">dark on the admin blue</span></div>'
+        '<p id="plain">default text</p>'
+    )
+    assert round(contrast_ratio(page.locator("#grey")), 2) == 4.48
+    assert round(contrast_ratio(page.locator("#plain")), 1) == 21.0
+    assert contrast_ratio(page.locator("#inherited")) < 2

@@ -14,6 +14,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from django_mcp_scopes.models import Scope
+from tests.browser.support import changelist_row, choose_implied, chosen_implied, expect_message, run_action
 
 CHANGELIST = reverse("admin:mcp_scopes_scope_changelist")
 
@@ -26,30 +27,6 @@ def state() -> tuple[list[tuple], list[tuple]]:
     rows = sorted(Scope.objects.values_list("name", "description", "is_active", "is_advertised"))
     edges = sorted(Scope.implies.through.objects.values_list("from_scope__name", "to_scope__name"))
     return rows, edges
-
-
-def expect_message(page, text: str | re.Pattern[str]) -> None:
-    """Wait for the admin's message list (the page after a submit) to say ``text``."""
-    expect(page.locator("ul.messagelist")).to_contain_text(text)
-
-
-def row(page, name: str):
-    """The changelist row of the scope called exactly ``name``."""
-    return page.locator("#result_list tbody tr").filter(has=page.get_by_role("link", name=name, exact=True))
-
-
-def choose_implied(page, *names: str) -> None:
-    """Move scopes from "Available implies" to "Chosen implies" as a person does: filter, select, Choose."""
-    for name in names:
-        page.locator("#id_implies_input").fill(name)
-        page.locator("#id_implies_from").select_option(label=name)
-        # Django 5 renders the control as a button with id ..._add, Django 4.2 as a link with ..._add_link.
-        page.locator("#id_implies_add, #id_implies_add_link").first.click()
-    page.locator("#id_implies_input").fill("")
-
-
-def chosen_implied(page) -> list[str]:
-    return page.locator("#id_implies_to option").all_inner_texts()
 
 
 @pytest.fixture
@@ -196,7 +173,7 @@ def test_choose_implied_scopes_in_the_widget_and_see_the_hierarchy(admin_page, s
     screenshot("admin-implies-hierarchy-after-save")
     assert state()[1] == [("entries:admin", "entries:write"), ("entries:write", "entries:read")]
     page.goto(CHANGELIST)
-    expect(row(page, "entries:admin").locator("td.field-direct_implications")).to_have_text("entries:write")
+    expect(changelist_row(page, "entries:admin").locator("td.field-direct_implications")).to_have_text("entries:write")
 
 
 def test_a_cycle_chosen_in_the_widget_is_refused_with_the_message(admin_page, screenshot, chain):
@@ -218,13 +195,6 @@ def test_a_cycle_chosen_in_the_widget_is_refused_with_the_message(admin_page, sc
 
 
 # bulk actions --------------------------------------------------------------------------------------------
-
-
-def run_action(page, names: list[str], action_label: str) -> None:
-    for name in names:
-        row(page, name).locator("input.action-select").check()
-    page.locator("select[name=action]").select_option(label=action_label)
-    page.locator("button[name=index]").click()
 
 
 def test_bulk_deactivate_then_activate(admin_page, screenshot, chain):
