@@ -19,10 +19,17 @@ CHANGELIST = reverse("admin:mcp_scopes_scope_changelist")
 ENDPOINTS = reverse("admin:mcp_scopes_scope_endpoints")
 
 
+def journal_endpoint(page):
+    """The table of the endpoint tests/urls.py mounts (the page also lists servers other tests created)."""
+    return page.locator(".mcp-scopes-endpoint").filter(has=page.locator("caption", has_text="/journal/mcp"))
+
+
 def operation_row(page, name: str):
-    """The row of the endpoints table whose name cell is exactly ``name``."""
-    return page.locator("tr.mcp-scopes-row").filter(
-        has=page.locator("code", has_text=re.compile(f"^{re.escape(name)}$"))
+    """The row of the journal endpoint's table whose name cell is exactly ``name``."""
+    return (
+        journal_endpoint(page)
+        .locator("tr.mcp-scopes-row")
+        .filter(has=page.locator("code", has_text=re.compile(f"^{re.escape(name)}$")))
     )
 
 
@@ -38,7 +45,7 @@ def test_admin_login_form_refuses_a_wrong_password_then_signs_in(page, admin_acc
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"**{CHANGELIST}")
-    expect(page.locator("h1")).to_have_text("Select scope to change")
+    expect(page.locator("#content h1")).to_have_text("Select scope to change")
 
 
 def test_the_endpoints_page_from_the_changelist_shows_each_operation_and_links_its_scopes(admin_page, screenshot):
@@ -47,10 +54,9 @@ def test_the_endpoints_page_from_the_changelist_shows_each_operation_and_links_i
     page.goto(CHANGELIST)
     page.get_by_role("link", name="MCP endpoints").click()
     page.wait_for_url(f"**{ENDPOINTS}")
-    expect(page.locator("h1")).to_have_text("MCP endpoints and the scopes their operations need")
+    expect(page.locator("#content h1")).to_have_text("MCP endpoints and the scopes their operations need")
 
-    journal = page.locator(".mcp-scopes-endpoint").filter(has=page.locator("caption", has_text="/journal/mcp"))
-    expect(journal.locator("caption")).to_contain_text("server test-journal")
+    expect(journal_endpoint(page).locator("caption")).to_contain_text("server test-journal")
     expect(operation_row(page, "echo")).to_contain_text("Any valid token may call this.")
     count = operation_row(page, "count_scopes")
     expect(count.locator("td").first).to_have_text("tool")
@@ -63,7 +69,7 @@ def test_the_endpoints_page_from_the_changelist_shows_each_operation_and_links_i
 
     # The scope names link to their change pages, which list the operations that need them.
     count.get_by_role("link", name="entries:read", exact=True).click()
-    expect(page.locator("h1")).to_have_text("Change scope")
+    expect(page.locator("#content h1")).to_have_text("Change scope")
     expect(page.get_by_label("Name:")).to_have_value("entries:read")
     operations = page.locator(".field-mcp_operations")
     expect(operations).to_contain_text("Named directly")

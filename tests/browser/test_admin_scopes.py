@@ -47,7 +47,7 @@ def test_add_a_scope_through_the_form(admin_page, screenshot):
     page = admin_page
     page.get_by_role("link", name="Scopes", exact=True).click()
     page.get_by_role("link", name=re.compile(r"Add scope", re.I)).click()
-    expect(page.locator("h1")).to_have_text("Add scope")
+    expect(page.locator("#content h1")).to_have_text("Add scope")
     page.get_by_label("Name:").fill("entries:read")
     page.get_by_label("Description:").fill("Read your entries")
     page.get_by_label("Advertised").check()
@@ -102,7 +102,7 @@ def test_edit_the_description_and_deactivate_a_scope(admin_page, screenshot, cha
     page = admin_page
     page.goto(CHANGELIST)
     page.locator("#result_list").get_by_role("link", name="entries:write", exact=True).click()
-    expect(page.locator("h1")).to_have_text("Change scope")
+    expect(page.locator("#content h1")).to_have_text("Change scope")
     # What the change page explains about the scope before the edit.
     expect(page.locator(".field-effective_scopes")).to_contain_text("entries:read, entries:write")
     expect(page.locator(".field-granted_by")).to_contain_text("entries:admin")
