@@ -85,6 +85,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _chromium() -> str:
     if CHROMIUM is None:
         pytest.fail(f"{UNAVAILABLE} (REQUIRE_BROWSER_TESTS is set, so this is a failure)", pytrace=False)
+    # A failure screenshot left by an earlier run would speak of a test that may pass now.
+    for stale in SCREENSHOTS.glob("FAILED-*.png"):
+        stale.unlink(missing_ok=True)
     return CHROMIUM
 
 
@@ -98,7 +101,7 @@ def browser(_chromium: str) -> Iterator[Any]:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=_chromium,
-                # Containers and CI run as root without a user namespace sandbox.
+                # Playwright's default too; said here because CI runs as root, where Chromium needs it.
                 args=["--no-sandbox", "--disable-dev-shm-usage"],
             )
             try:
