@@ -8,6 +8,7 @@ what it issued; no malformed request gets a 500.
 from __future__ import annotations
 
 import pytest
+from django.utils.html import escape
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from tests.oauth_support import REDIRECT_URI, Flow, location_query, oauth_settings_on, register, user  # noqa: F401
@@ -66,7 +67,18 @@ def test_a_valid_request_from_an_anonymous_user_goes_to_the_packaged_login_page(
     assert b'id="login-form"' in page.content
     assert page["X-Frame-Options"] == "DENY"
     assert page["X-Content-Type-Options"] == "nosniff"
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("username", ['"><script>alert(1)</script>', "x" * 300, "\u00e9l\u00e8ve"])
+def test_a_refused_sign_in_keeps_the_username_escaped(flow, username):
+    flow.client.logout()
+    response = flow.client.post("/o/login/", {"username": username, "password": "wrong"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "did not match" in html
+    assert "<script>alert(1)" not in html
+    assert f'value="{escape(username)}"' in html
 
 
 def test_the_projects_own_login_url_is_used_when_it_resolves(flow, settings):
@@ -86,7 +98,7 @@ def test_the_consent_page_explains_client_redirect_host_and_scopes(flow):
     assert "Write notes for you" in html
     assert "includes notes:read" in html
     assert response["X-Frame-Options"] == "DENY"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
 
 

@@ -17,7 +17,8 @@
    resolves, else the login page these URLs ship (``MCPLoginView``).
 
 Both pages send ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
-``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``.
+``Referrer-Policy: same-origin`` and ``Cache-Control: no-store``. Not ``no-referrer``: browsers
+then send ``Origin: null`` with the page's own form posts, and Django's CSRF check refuses them.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def _with_iss(uri: str, issuer: str) -> str:
 
 def _secure_page(response: HttpResponseBase) -> HttpResponseBase:
     response["X-Content-Type-Options"] = "nosniff"
-    response["Referrer-Policy"] = "no-referrer"
+    # The authorization request (state, PKCE challenge) stays off other origins; same-origin posts
+    # keep their Origin header, which Django's CSRF check needs ("no-referrer" sends "null").
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
