@@ -171,7 +171,9 @@ def _local_facts(token: str, resource: str) -> dict[str, Any]:
         # What DatabaseScopes reads to decide what a listing's step-up may reach: loaded with the
         # token, so a warm listing needs no query for the application.
         "application_fields": (
-            {name: getattr(application, name, None) for name in _APPLICATION_FIELDS} if application is not None else None
+            {name: getattr(application, name, None) for name in _APPLICATION_FIELDS}
+            if application is not None
+            else None
         ),
         "scopes": access_token.scope.split(),
         "expires": access_token.expires.timestamp(),
