@@ -4,7 +4,9 @@ Receivers of ``token_rejected``, ``scope_denied`` and ``rate_limited`` (``django
 put one small record per refusal in a bounded in-process queue; nothing touches the database on
 the request's way out. The queue is written in one batch when the request has finished
 (``request_finished``: after the WSGI server has sent the response, or after the ASGI body went
-out), then the table is pruned to ``MCP_SCOPES["REFUSAL_LOG_MAX"]`` rows. A write that fails (the
+out), at most once per ``FLUSH_INTERVAL_SECONDS`` per process unless ``FLUSH_BATCH`` refusals
+wait, so a flood of refused requests costs one write a second, not one per request; then the
+table is pruned to ``MCP_SCOPES["REFUSAL_LOG_MAX"]`` rows. A write that fails (the
 table missing, a locked database) is logged and dropped: a refusal is never turned into an error,
 and no request ever waits for or fails because of this record.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -36,9 +39,15 @@ logger = logging.getLogger("django_mcp_scopes.refusals")
 # of refused requests must not grow memory).
 QUEUE_LIMIT = 1000
 
+# A finished request writes the waiting refusals only when this long has passed since the last
+# write, or when this many wait: refusals are recorded within about a second of the next request.
+FLUSH_INTERVAL_SECONDS = 1.0
+FLUSH_BATCH = 100
+
 _queue: deque[dict[str, Any]] = deque()
 _lock = threading.Lock()
 _dropped = 0
+_last_flush = 0.0
 
 _TOKEN_ERRORS = {"invalid_token": "invalid_token", "invalid_request": "invalid_request"}
 
@@ -136,10 +145,11 @@ def pending() -> int:
 
 def discard_pending() -> None:
     """Forget the refusals not written yet (tests)."""
-    global _dropped
+    global _dropped, _last_flush
     with _lock:
         _queue.clear()
         _dropped = 0
+        _last_flush = 0.0
 
 
 def flush() -> int:
@@ -147,11 +157,12 @@ def flush() -> int:
 
     Never raises: a database error is logged (without the records) and the batch is dropped.
     """
-    global _dropped
+    global _dropped, _last_flush
     with _lock:
         batch = list(_queue)
         _queue.clear()
         dropped, _dropped = _dropped, 0
+        _last_flush = time.monotonic()
     if dropped:
         logger.warning("%d refusals were not recorded: more than %d waited for a write.", dropped, QUEUE_LIMIT)
     if not batch:
@@ -183,7 +194,9 @@ def _prune(using: str) -> None:
 
 @receiver(request_finished, dispatch_uid="mcp_scopes_refusal_flush")
 def _flush_after_request(**kwargs: Any) -> None:
-    if not _queue:
+    if not _queue or (
+        len(_queue) < FLUSH_BATCH and time.monotonic() - _last_flush < FLUSH_INTERVAL_SECONDS
+    ):
         return
     try:
         asyncio.get_running_loop()

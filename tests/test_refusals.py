@@ -183,9 +183,38 @@ def test_the_record_is_pruned_to_the_newest(client, settings):
     settings.MCP_SCOPES = {"REFUSAL_LOG_MAX": 3}
     for number in range(5):
         client.get(f"{API}?n={number}", HTTP_AUTHORIZATION=f"Bearer unknown-token-{number:020d}")
+    refusals.flush()  # the requests after the first wait for the next write (FLUSH_INTERVAL_SECONDS)
     assert Refusal.objects.count() == 3
     oldest_kept = Refusal.objects.order_by("id").first()
     assert oldest_kept.id == max(Refusal.objects.values_list("id", flat=True)) - 2
+
+
+def test_a_flood_of_refused_requests_is_written_once_a_second_not_once_per_request(client, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for number in range(3):
+        client.get(API, HTTP_AUTHORIZATION=f"Bearer unknown-token-{number:020d}")
+    assert Refusal.objects.count() == 1  # the first finished request wrote; the others wait
+    assert refusals.pending() == 2
+    with CaptureQueriesContext(connection) as queries:
+        for number in range(3, 20):
+            client.get(API, HTTP_AUTHORIZATION=f"Bearer unknown-token-{number:020d}")
+    assert not any("mcp_scopes_refusal" in query["sql"] for query in queries.captured_queries)
+    assert refusals.pending() == 19
+    # Once the interval has passed, the next finished request writes them all in one batch.
+    monkeypatch.setattr(refusals, "FLUSH_INTERVAL_SECONDS", 0.0)
+    client.get(API, HTTP_AUTHORIZATION="Bearer unknown-token-last-one-000000")
+    assert refusals.pending() == 0
+    assert Refusal.objects.count() == 21
+    # A batch that is full is written at once, whatever the time.
+    monkeypatch.setattr(refusals, "FLUSH_INTERVAL_SECONDS", 3600.0)
+    monkeypatch.setattr(refusals, "FLUSH_BATCH", 2)
+    client.get(API, HTTP_AUTHORIZATION="Bearer unknown-token-batch-0000000001")
+    assert refusals.pending() == 1
+    client.get(API, HTTP_AUTHORIZATION="Bearer unknown-token-batch-0000000002")
+    assert refusals.pending() == 0
+    assert Refusal.objects.count() == 23
 
 
 def test_a_flood_is_bounded_in_memory(caplog):
