@@ -303,7 +303,9 @@ class AdminSession:
         self.base_url = base_url
         self.username = username
         self.password = password
-        self.client = httpx.Client(timeout=30, follow_redirects=False)
+        # Idle connections are dropped before the server drops them (gunicorn after 2 s): a POST on
+        # a connection the server is closing gets no answer.
+        self.client = httpx.Client(timeout=30, follow_redirects=False, limits=httpx.Limits(keepalive_expiry=1.0))
         self._signed_in: set[str] = set()
         self._ids: dict[str, str] = {}
 
