@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 TOX_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint typecheck migrations-check bench bench-scale tox clean mutation-probe soak docs docs-serve
+.PHONY: run test lint typecheck migrations-check bench bench-scale tox clean mutation-probe soak docs docs-serve mutate
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed: make PYTHON=/path/to/python3.1x ...")'
@@ -56,10 +56,24 @@ docs-serve: $(VENV)/.docs-installed
 migrations-check: $(VENV)/.dev-installed
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings --pythonpath=.
 
-## soak: the oracle-checked soak with 10^5 requests, then 10^5 Hypothesis cases per property (long; not in CI)
+## soak: the oracle-checked soak with 10^5 requests in process and 10^5 over 4 server processes, then
+## 10^5 Hypothesis cases per property (long; not in CI). Reports: soak-report.json, soak-servers-report.json
+SOAK_PYTEST := $(BIN)/python -m pytest -p no:randomly -p no:xdist -q --show-capture=no
 soak: $(VENV)/.dev-installed
-	SOAK_REQUESTS=100000 SOAK_REPORT=soak-report.json $(BIN)/python -m pytest -p no:randomly -p no:xdist -s -q tests/example/test_soak.py
-	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:randomly -q tests/test_properties.py
+	SOAK_REQUESTS=100000 SOAK_REPORT=soak-report.json $(SOAK_PYTEST) -s tests/example/test_soak.py
+	SOAK_REQUESTS=100000 SOAK_SERVERS_REPORT=soak-servers-report.json $(SOAK_PYTEST) -s tests/example/test_soak_servers.py
+	HYPOTHESIS_PROFILE=soak $(SOAK_PYTEST) --durations=0 tests/test_properties.py
+
+## mutate: mutation testing of the security modules with mutmut (long; not in CI; [tool.mutmut] in
+## pyproject.toml). Prints every surviving mutant; `.venv/bin/mutmut show NAME` shows one.
+# One at a time: the mutants' test runs would share one SQLite test database.
+MUTATE_JOBS ?= 1
+$(VENV)/.mutate-installed: pyproject.toml $(VENV)/.dev-installed
+	$(BIN)/python -m pip install -q -e '.[dev,mutate]'
+	touch $@
+mutate: $(VENV)/.mutate-installed
+	TEST_SQLITE_PATH=$(CURDIR)/mutants/mutate.sqlite3 $(BIN)/mutmut run --max-children $(MUTATE_JOBS)
+	$(BIN)/mutmut results
 
 ## mutation-probe: apply each one-line mutation of issue 11's probe alone; each must be KILLED (not in CI)
 mutation-probe: $(VENV)/.dev-installed
@@ -85,4 +99,4 @@ tox: $(VENV)/.dev-installed
 	PATH="$(subst $(space),:,$(strip $(PYENV_BINS))):$$PATH" $(BIN)/tox $(TOX_ARGS)
 
 clean:
-	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache site example_project/db.sqlite3
+	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache site example_project/db.sqlite3 mutants

@@ -7,6 +7,8 @@ REDIS_URL switch to PostgreSQL and Redis (see the README's deployment section).
 import os
 from pathlib import Path
 
+import django
+
 from django_mcp_scopes.oauth.provider import oauth2_provider_settings
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -70,8 +72,17 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("EXAMPLE_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # Several processes may share the file (a server, a second server, `manage.py shell`):
+            # writers wait for each other instead of failing at once with "database is locked".
+            "OPTIONS": {"timeout": 20},
         }
     }
+    if django.VERSION >= (5, 1):
+        # Readers never block the writer (WAL), and a write transaction takes its lock when it
+        # begins, so it waits its turn (the timeout) instead of failing when it upgrades a read.
+        DATABASES["default"]["OPTIONS"].update(
+            transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        )
 
 if os.environ.get("REDIS_URL"):
     CACHES = {

@@ -73,6 +73,18 @@ def test_start_up_refuses_every_undeclared_operation_by_name():
     ):
         assert name in message
     assert "@open_to_any_token" in message
+
+
+def test_the_start_up_error_lists_the_operations_and_every_way_out():
+    """A person reads it: the operations as a list, then each way to declare them, then the setting."""
+    with pytest.raises(UndeclaredOperation) as raised:
+        MCPEndpoint(_server_with_every_kind_undeclared())
+    message = str(raised.value)
+    listed = message.split("declare no scope requirement: ", 1)[1].split(". ", 1)[0].split(", ")
+    assert "tool a_tool" in listed and "prompt a_prompt" in listed and "method tools/list" in listed
+    assert "Declare what each needs with @requires_scopes(...)" in message
+    assert "method defaults in method_scopes (ANY_VALID_TOKEN" in message
+    assert 'MCP_SCOPES["ALLOW_UNDECLARED_OPERATIONS"] = True restores' in message
     assert isinstance(raised.value, ImproperlyConfigured)
 
 

@@ -197,6 +197,31 @@ def fixed() -> str:
     return _record("notes://fixed")
 
 
+@probe.resource("notes://items/{item}/parts/{part}")
+@requires_scopes("entries:read")
+def part(item: str, part: str) -> str:
+    return _record("notes://items/{item}/parts/{part}", {"item": item, "part": part})
+
+
+@probe.resource("files://{+path}")
+@requires_scopes("entries:read")
+def file(path: str) -> str:
+    return _record("files://{+path}", {"path": path})
+
+
+@probe.resource("docs://d{/parts*}")
+@requires_scopes("entries:read")
+def doc(parts: list[str]) -> str:
+    return _record("docs://d{/parts*}", {"parts": parts})
+
+
+@probe.resource("search://q{?term,page}")
+@open_to_any_token
+def search(term: str | None = None, page: str | None = None) -> str:
+    given = {"term": term, "page": page}  # what the URI held: absent query variables stay absent
+    return _record("search://q{?term,page}", {key: value for key, value in given.items() if value is not None})
+
+
 urlpatterns = [*mcp_path("mcp", probe, method_scopes=LISTINGS_OPEN, authentication_classes=[StaticTokenAuthentication])]
 # As in tests/mcp_app.py: the declaration registry is global and other tests expect it untouched.
 for _name in set(declarations.declared_scopes()) - _declared_before:
@@ -232,8 +257,45 @@ def messages(draw: Any) -> tuple[str, dict[str, Any]]:
 @given(message=messages())
 def test_the_view_and_the_sdk_agree_on_the_operation_called(message):
     """Whatever the SDK ran is what the view decided on, with the same template variables."""
+    _agree(*message)
+
+
+# Pieces of URIs near the templates: the schemes in any case, separators, dot segments (the SDK's
+# path-safety policy), percent-escapes, query parts, and any text.
+_URI_PIECES = st.sampled_from(
+    ["notes://", "NOTES://", "files://", "docs://d", "search://q", "notes://items/", "/", "//", "..", ".", "%2F",
+     "%2e%2e", "?", "&", "=", "term=", "page=", "#", "{", "}", "parts/", "\\", "\x00", " "]
+) | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6)  # fmt: skip
+
+
+_SEGMENT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8) | st.sampled_from(
+    ["", ".", "..", "%2e%2e", "a/b", "a%2Fb", "C:", "~"]
+)
+_SHAPED_URIS = st.one_of(
+    st.builds("notes://items/{}/parts/{}".format, _SEGMENT, _SEGMENT),
+    st.builds("files://{}".format, st.lists(_SEGMENT, max_size=4).map("/".join)),
+    st.builds("docs://d{}".format, st.lists(_SEGMENT, max_size=4).map(lambda parts: "".join("/" + p for p in parts))),
+    st.builds(
+        "search://q{}".format,
+        st.lists(st.tuples(st.sampled_from(["term", "page", "other"]), _SEGMENT), max_size=3).map(
+            lambda pairs: ("?" + "&".join(f"{k}={v}" for k, v in pairs)) if pairs else ""
+        ),
+    ),
+)
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.django_db(transaction=True)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(uri=_SHAPED_URIS | st.lists(_URI_PIECES, min_size=1, max_size=8).map("".join))
+def test_resource_uri_matching_agrees_with_what_the_sdk_reads(uri):
+    """Resource URI matching: for any URI, the template the view decided on (and its variables) is
+    the one the SDK read, or the SDK read nothing."""
+    _agree("resources/read", {"uri": uri})
+
+
+def _agree(method: str, params: dict[str, Any]) -> None:
     ensure_scopes()
-    method, params = message
     with _ran_lock:
         _ran.clear()
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}

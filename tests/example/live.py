@@ -68,7 +68,9 @@ _KINDS: dict[str, dict[str, Any]] = {
 class ExampleServer:
     """The example under ``kind``; subclasses serve another project (``settings_module``, ``apps``,
     ``load_data``). ``database_url`` (a PostgreSQL server) and ``server_options`` (e.g.
-    ``{"workers": 2}``) override the defaults; keyword arguments are added to its environment."""
+    ``{"workers": 2}``) override the defaults; keyword arguments are added to its environment.
+    ``database_of`` (a started server) serves that server's database instead of a new one: it is
+    neither migrated nor loaded again, and dropped only by its owner."""
 
     settings_module = "tests.example.live_settings"
     apps = {"wsgi": "example_project.wsgi:application", "asgi": "example_project.asgi:application"}
@@ -79,9 +81,11 @@ class ExampleServer:
         *,
         database_url: str | None = None,
         server_options: dict[str, Any] | None = None,
+        database_of: ExampleServer | None = None,
         **env: str,
     ) -> None:
         assert kind in _KINDS
+        self.database_of = database_of
         self.kind = kind
         self.extra_env = env
         self.database_url = database_url
@@ -143,8 +147,13 @@ class ExampleServer:
         self.manage("setup_demo", "--port", str(port))  # --port only shapes the URLs the command prints
 
     def start(self) -> ExampleServer:
-        self._db = _Database(self._workdir, self.database_url)
-        self.manage("migrate", "--noinput", "-v", "0")
+        if self.database_of is not None:
+            assert self.database_of._db is not None, "start the server whose database this one serves first"
+            self._db = self.database_of._db
+            self._demo_loaded = True
+        else:
+            self._db = _Database(self._workdir, self.database_url)
+            self.manage("migrate", "--noinput", "-v", "0")
         env = self.env
         options = dict(_KINDS[self.kind])
         if "app" in options:
@@ -178,9 +187,9 @@ class ExampleServer:
     def stop(self) -> None:
         if self._live is not None:
             self._live.stop()
-        if self._db is not None:
+        if self._db is not None and self.database_of is None:
             self._db.drop()
-            self._db = None
+        self._db = None
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> ExampleServer:
@@ -283,3 +292,68 @@ class Browser:
         response = self.client.post(url, data=data, headers={"Referer": str(page.url)})
         self.pages.append(response)
         return response
+
+
+class AdminSession:
+    """A superuser in the real admin: signed in through its login form (with CSRF), running the
+    scope changelist's bulk actions. ``base_url`` of each call may name any server of the same
+    database (it signs in there first if it has not yet)."""
+
+    def __init__(self, base_url: str, username: str = "admin", password: str = "admin") -> None:
+        self.base_url = base_url
+        self.username = username
+        self.password = password
+        # Idle connections are dropped before the server drops them (gunicorn after 2 s): a POST on
+        # a connection the server is closing gets no answer.
+        self.client = httpx.Client(timeout=30, follow_redirects=False, limits=httpx.Limits(keepalive_expiry=1.0))
+        self._signed_in: set[str] = set()
+        self._ids: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def sign_in(self, base_url: str) -> None:
+        login = self.client.get(f"{base_url}/admin/login/?next=/admin/")
+        if login.status_code == 302:  # the session cookie of another server of this database
+            self._signed_in.add(base_url)
+            return
+        assert login.status_code == 200, login.status_code
+        form = parse_forms(login.text)["login-form"]
+        response = self.client.post(
+            f"{base_url}/admin/login/?next=/admin/",
+            data={**form["fields"], "username": self.username, "password": self.password},
+            headers={"Referer": str(login.url)},
+        )
+        assert response.status_code == 302, f"the admin login failed ({response.status_code})"
+        self._signed_in.add(base_url)
+
+    def bulk_action(self, action: str, names: list[str], base_url: str | None = None) -> httpx.Response:
+        """Run ``action`` (e.g. ``activate``, ``deactivate``) on the named scopes; the admin's answer."""
+        base_url = base_url or self.base_url
+        if base_url not in self._signed_in:
+            self.sign_in(base_url)
+        changelist = f"{base_url}/admin/mcp_scopes/scope/"
+        if not all(name in self._ids for name in names):
+            listing = self.client.get(changelist)
+            assert listing.status_code == 200, listing.status_code
+            for name in names:
+                self._ids[name] = _scope_id(listing.text, name)
+        token = self.client.cookies.get("csrftoken")
+        return self.client.post(
+            changelist,
+            data={
+                "action": action,
+                "_selected_action": [self._ids[name] for name in names],
+                "csrfmiddlewaretoken": token,
+                "index": "0",
+            },
+            headers={"Referer": changelist},
+        )
+
+
+def _scope_id(html: str, name: str) -> str:
+    import re
+
+    match = re.search(r'href="/admin/mcp_scopes/scope/(\d+)/change/[^"]*">' + re.escape(name) + "<", html)
+    assert match, f"scope {name} is not in the admin's list"
+    return match.group(1)

@@ -11,3 +11,12 @@ from example_project.settings import *  # noqa: F403
 from example_project.settings import OAUTH2_PROVIDER
 
 OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "CIMD_METADATA_FETCHER": "tests.example.cimd_fetcher.DirectoryFetcher"}
+
+# A live server's errors go to its output (which the tests print when they fail): with DEBUG off,
+# Django's default logging would drop the traceback of a 500.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False}},
+}

@@ -95,8 +95,8 @@ def test_an_entry_id_in_unicode_digits_reads_nothing(client, reader, version):
 
 @pytest.mark.parametrize(
     "arguments",
-    [None, {}, {"entry_id": "not a number"}, {"entry_id": "999999"}, {"entry_id": "\u0661"}],
-    ids=["no-arguments", "missing", "not-a-number", "no-such-entry", "unicode-digit"],
+    [None, {}, {"entry_id": "not a number"}, {"entry_id": "999999"}, {"entry_id": "\u0661"}, "1", ["1"]],
+    ids=["no-arguments", "missing", "not-a-number", "no-such-entry", "unicode-digit", "a-string", "a-list"],
 )
 @pytest.mark.parametrize("version", [MODERN, LEGACY])
 def test_prompt_with_missing_or_invalid_arguments_is_invalid_params(client, reader, arguments, version):

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.example.live import Browser, ExampleServer, parse_forms
+from tests.example.live import AdminSession, ExampleServer
 from tests.faults.servers import PostgresCluster, RedisProcess
 
 pytestmark = [pytest.mark.live, pytest.mark.faults]
@@ -221,35 +221,11 @@ def set_scope_active(example: ExampleServer, name: str, active: bool) -> None:
 
 def admin_bulk_action(example: ExampleServer, action: str, names: list[str]) -> httpx.Response:
     """Sign in to the admin as admin/admin and run a bulk action on the named scopes."""
-    browser = Browser("admin", "admin")
+    admin = AdminSession(example.base_url)
     try:
-        client = browser.client
-        login = client.get(f"{example.base_url}/admin/login/?next=/admin/")
-        form = parse_forms(login.text)["login-form"]
-        client.post(
-            f"{example.base_url}/admin/login/?next=/admin/",
-            data={**form["fields"], "username": "admin", "password": "admin"},
-            headers={"Referer": str(login.url)},
-        )
-        listing = client.get(f"{example.base_url}/admin/mcp_scopes/scope/")
-        assert listing.status_code == 200, listing.status_code
-        token = client.cookies.get("csrftoken")
-        ids = [_scope_id(listing.text, name) for name in names]
-        return client.post(
-            f"{example.base_url}/admin/mcp_scopes/scope/",
-            data={"action": action, "_selected_action": ids, "csrfmiddlewaretoken": token, "index": "0"},
-            headers={"Referer": str(listing.url)},
-        )
+        return admin.bulk_action(action, names)
     finally:
-        browser.close()
-
-
-def _scope_id(html: str, name: str) -> str:
-    import re
-
-    match = re.search(r'href="/admin/mcp_scopes/scope/(\d+)/change/[^"]*">' + re.escape(name) + "<", html)
-    assert match, f"scope {name} is not in the admin's list"
-    return match.group(1)
+        admin.close()
 
 
 # the cache stopped and started again with its old data ------------------------------------------
