@@ -194,9 +194,7 @@ def _prune(using: str) -> None:
 
 @receiver(request_finished, dispatch_uid="mcp_scopes_refusal_flush")
 def _flush_after_request(**kwargs: Any) -> None:
-    if not _queue or (
-        len(_queue) < FLUSH_BATCH and time.monotonic() - _last_flush < FLUSH_INTERVAL_SECONDS
-    ):
+    if not _queue or (len(_queue) < FLUSH_BATCH and time.monotonic() - _last_flush < FLUSH_INTERVAL_SECONDS):
         return
     try:
         asyncio.get_running_loop()
