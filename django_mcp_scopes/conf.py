@@ -106,6 +106,10 @@ DEFAULTS: dict[str, Any] = {
     # method_scopes, refuses to start. True: undeclared means any valid token (the behaviour before
     # issue 11); a deploy check warns (W201).
     "ALLOW_UNDECLARED_OPERATIONS": False,
+    # Under WSGI, a sync tool, resource or prompt function runs in the request thread that serves
+    # the call (django_mcp_scopes.mcp.database). False: in a worker thread of the event loop, as the
+    # SDK's own server runs it (anyio.from_thread works there; a thread hop per call).
+    "SYNC_CALLS_IN_REQUEST_THREAD": True,
     # Rate limits per token / client / user on MCP endpoints and the DRF permissions
     # (django_mcp_scopes.ratelimits): [{"rate": "600/minute", "per": "token", "operations": [...]}].
     "RATE_LIMITS": [],
@@ -520,6 +524,10 @@ class MCPScopesSettings:
         value = self._get("RATE_LIMITS_WHEN_CACHE_DOWN")
         _require(value in ("allow", "refuse"), "RATE_LIMITS_WHEN_CACHE_DOWN", '"allow" or "refuse"', value)
         return str(value)
+
+    @_setting
+    def SYNC_CALLS_IN_REQUEST_THREAD(self) -> bool:
+        return self._bool("SYNC_CALLS_IN_REQUEST_THREAD")
 
     @_setting
     def OPENTELEMETRY(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -208,16 +208,70 @@ def test_sync_functions_close_stale_connections_around_each_call():
 
     wrapped = handle_connections(sync_tool)
     assert getattr(wrapped, _MARK)
-    with ThreadPoolExecutor(1) as worker:  # as the SDK runs it: in a thread of its own
-        assert worker.submit(wrapped).result() == 1
+    assert asyncio.iscoroutinefunction(wrapped)  # the SDK awaits it instead of hopping to a thread
+    assert asyncio.run(wrapped()) == 1
     assert handle_connections(wrapped) is wrapped
     assert handle_connections(async_tool) is async_tool
     # An endpoint wraps its server's sync functions, and keeps their scope declarations.
     MCPEndpoint(server, LISTINGS_OPEN)
-    count_scopes = server._tool_manager.get_tool("count_scopes").fn
-    assert getattr(count_scopes, _MARK)
-    assert scopes_of(count_scopes) is not None
+    count_scopes = server._tool_manager.get_tool("count_scopes")
+    assert getattr(count_scopes.fn, _MARK)
+    assert count_scopes.is_async  # the Tool calls the wrapper as the coroutine function it is
+    assert scopes_of(count_scopes.fn) is not None
     assert not getattr(server._tool_manager.get_tool("count_scopes_async").fn, _MARK, False)
+
+
+def _where_it_ran() -> tuple[int, bool, object, bool]:
+    """The thread, whether a loop was marked running there, the connection used, and whether the ORM ran."""
+    from django.db import connections
+
+    from django_mcp_scopes.models import Scope
+
+    Scope.objects.count()  # raises SynchronousOnlyOperation where Django sees an event loop
+    return threading.get_ident(), asyncio.events._get_running_loop() is not None, connections["default"], True
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("inline", [True, False])
+def test_sync_calls_run_in_the_wsgi_request_thread(settings, inline):
+    """Under WSGI the pooled loop serves one request in its own thread: a sync call runs right
+    there (no thread hop), with the ORM usable; with the setting off, in a worker thread that
+    closes its connection after the call. On any other loop (ASGI), always in a worker thread."""
+    from django_mcp_scopes.mcp.bridge import run_in_request_thread
+    from django_mcp_scopes.mcp.database import handle_connections
+
+    settings.MCP_SCOPES = {**settings.MCP_SCOPES, "SYNC_CALLS_IN_REQUEST_THREAD": inline}
+    wrapped = handle_connections(_where_it_ran)
+    thread, loop_marked, used, orm_ran = run_in_request_thread(wrapped())
+    assert orm_ran and not loop_marked
+    assert (thread == threading.get_ident()) is inline
+    if not inline:
+        assert used.connection is None  # closed by close_old_connections() in the worker thread
+
+    async def on_another_loop():
+        return await wrapped()
+
+    thread, loop_marked, used, orm_ran = asyncio.run(on_another_loop())  # an ASGI server's loop
+    assert orm_ran and not loop_marked
+    assert thread != threading.get_ident()
+    assert used.connection is None
+
+
+def test_a_failing_sync_call_leaves_the_request_loop_running():
+    """The loop is marked running again after the call, whatever the call raised."""
+    from django_mcp_scopes.mcp.bridge import run_in_request_thread
+    from django_mcp_scopes.mcp.database import handle_connections
+
+    def fails() -> None:
+        raise ValueError("tool failed")
+
+    async def call_then_check() -> bool:
+        with pytest.raises(ValueError, match="tool failed"):
+            await handle_connections(fails)()
+        await asyncio.sleep(0)  # the loop still works
+        return asyncio.get_running_loop() is not None
+
+    assert run_in_request_thread(call_then_check())
 
 
 def test_operations_requiring_a_scope():

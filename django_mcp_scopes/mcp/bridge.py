@@ -9,8 +9,8 @@ lifespan, so nothing else would start it) and kept running until the loop ends:
 - under WSGI (runserver, gunicorn sync or gthread workers) the request thread runs the event loop
   itself: each process keeps a pool of loops, one per request served at the same time, and a
   request thread borrows one for the duration of its request (``run_in_request_thread``). No
-  hand-off to another thread; a sync tool runs in a worker thread of that loop, as under the SDK's
-  own server. A forked worker (``--preload``) starts with an empty pool.
+  hand-off to another thread; a sync tool runs in that request thread too (``database``). A
+  forked worker (``--preload``) starts with an empty pool.
   (``run_in_loop_thread``, one long-lived event-loop thread per process, remains for code that
   needs one loop shared by every thread.)
 
@@ -42,7 +42,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 
 from django_mcp_scopes.conf import mcp_scopes_settings
-from django_mcp_scopes.mcp import context
+from django_mcp_scopes.mcp import context, database
 
 logger = logging.getLogger("django_mcp_scopes.mcp")
 
@@ -121,6 +121,7 @@ class _PooledLoop:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
+        database.serves_one_request(self.loop)
         self._group: anyio.abc.TaskGroup | None = None
         ready: asyncio.Future[None] = self.loop.create_future()
         self._root = self.loop.create_task(self._hold(ready))
