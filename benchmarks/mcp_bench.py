@@ -102,6 +102,7 @@ class Row:
 
 
 BENCH_APP = "benchmarks.mcp_bench_app"
+STACK = "benchmarks.example_stack"  # the example without its MCP fast lane: Django's handler and middleware
 
 
 def servers(baseline: Path | None) -> dict[str, Server]:
@@ -110,6 +111,8 @@ def servers(baseline: Path | None) -> dict[str, Server]:
         "sdk": Server("sdk", "uvicorn", "benchmarks.mcp_bench_app.sdk:app", "sdk", lifespan="on"),
         "example-wsgi": Server("example-wsgi", "gunicorn", "example_project.wsgi:application", "example"),
         "example-asgi": Server("example-asgi", "uvicorn", "example_project.asgi:application", "example"),
+        "example-wsgi-stack": Server("example-wsgi-stack", "gunicorn", f"{STACK}:wsgi_application", "example"),
+        "example-asgi-stack": Server("example-asgi-stack", "uvicorn", f"{STACK}:asgi_application", "example"),
         "bench-app-wsgi": Server("bench-app-wsgi", "gunicorn", f"{BENCH_APP}.wsgi:application", "bench-app"),
         "bench-app-asgi": Server("bench-app-asgi", "uvicorn", f"{BENCH_APP}.asgi:application", "bench-app"),
     }  # fmt: skip
@@ -132,6 +135,8 @@ ROWS = [
     Row("example-wsgi-cold", "example-wsgi", "whoami", token="cold"),
     Row("example-asgi-warm", "example-asgi", "whoami", token="warm"),
     Row("example-asgi-cold", "example-asgi", "whoami", token="cold"),
+    Row("example-wsgi-stack-warm", "example-wsgi-stack", "whoami", token="warm"),
+    Row("example-asgi-stack-warm", "example-asgi-stack", "whoami", token="warm"),
     Row("bench-app-wsgi", "bench-app-wsgi", "add", versus="sdk-add"),
     Row("bench-app-asgi", "bench-app-asgi", "add", versus="sdk-add"),
     Row(f"sdk-whoami-{LEGACY}", "sdk", "whoami", era=LEGACY, versus=f"sdk-whoami-{LEGACY}"),
