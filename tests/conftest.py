@@ -31,3 +31,24 @@ def _fresh_registry():
     yield
     scope_registry.reset_local()
     token_cache.clear_local()
+
+
+@pytest.fixture
+def journal_declarations():
+    """For tests that run the example's ``setup_demo``: it declares the journal's scopes, which must
+    not leak into other tests (as in tests/example/)."""
+    from django_mcp_scopes import declarations
+    from example_project.journal.scopes import JOURNAL_SCOPES
+
+    yield
+    for name in JOURNAL_SCOPES:
+        declarations._forget(name)
+
+
+@pytest.fixture
+def empty_refusal_record(db):
+    """Live servers of earlier tests write their refusals after the response, possibly after their
+    test's database flush: start from an empty record."""
+    from django_mcp_scopes.models import Refusal
+
+    Refusal.objects.all().delete()

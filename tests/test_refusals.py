@@ -13,32 +13,20 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from django_mcp_scopes import declarations, refusals
+from django_mcp_scopes import refusals
 from django_mcp_scopes.models import Refusal, Scope
-from example_project.journal.scopes import JOURNAL_SCOPES
 from tests.enforcement_support import make_application, make_token
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("example_project.urls")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.urls("example_project.urls"),
+    pytest.mark.usefixtures("journal_declarations", "empty_refusal_record"),
+]
 
 API = "/api/entries"
 API_RESOURCE = "http://testserver/api/entries"
 MCP_RESOURCE = "http://testserver/mcp"
 MODERN = "2026-07-28"
-
-
-@pytest.fixture(autouse=True)
-def _forget_journal_declarations():
-    """setup_demo declares the journal's scopes; they must not leak into other tests (as tests/example/)."""
-    yield
-    for name in JOURNAL_SCOPES:
-        declarations._forget(name)
-
-
-@pytest.fixture(autouse=True)
-def _no_refusals_from_earlier_tests():
-    """Live servers of earlier tests write their refusals after the response, possibly after
-    their test's database flush: start from an empty record."""
-    Refusal.objects.all().delete()
 
 
 @pytest.fixture(autouse=True)

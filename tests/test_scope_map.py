@@ -11,13 +11,11 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from django_mcp_scopes import declarations
 from django_mcp_scopes.models import Refusal, Scope
 from django_mcp_scopes.scopemap import deactivation_impact, layered_layout, protected_operations
-from example_project.journal.scopes import JOURNAL_SCOPES
 from tests.enforcement_support import make_application, make_token
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("journal_declarations", "empty_refusal_record")]
 
 MAP_URL = "/admin/mcp_scopes/scope/map/"
 
@@ -38,21 +36,6 @@ def rows(html: str) -> list[str]:
 
 def squash(text: str) -> str:
     return " ".join(text.split())
-
-
-@pytest.fixture(autouse=True)
-def _forget_journal_declarations():
-    """setup_demo declares the journal's scopes; they must not leak into other tests (as tests/example/)."""
-    yield
-    for name in JOURNAL_SCOPES:
-        declarations._forget(name)
-
-
-@pytest.fixture(autouse=True)
-def _no_refusals_from_earlier_tests():
-    """Live servers of earlier tests write their refusals after the response, possibly after
-    their test's database flush: start from an empty record."""
-    Refusal.objects.all().delete()
 
 
 @pytest.fixture

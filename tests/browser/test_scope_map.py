@@ -9,20 +9,15 @@ from django.core.management import call_command
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from django_mcp_scopes import declarations
 from django_mcp_scopes.models import Scope
-from example_project.journal.scopes import JOURNAL_SCOPES
 from tests.browser.support import contrast_ratio
 
 MAP = "/admin/mcp_scopes/scope/map/"
 
 
 @pytest.fixture
-def demo():
+def demo(journal_declarations):
     call_command("setup_demo", "--no-admin", verbosity=0, stdout=None)
-    yield
-    for name in JOURNAL_SCOPES:  # setup_demo declares them: they must not leak into other tests
-        declarations._forget(name)
 
 
 @pytest.mark.urls("example_project.urls")
