@@ -94,6 +94,17 @@ _SUPPORTED_VERSIONS = frozenset((*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "content-length"})
 
 
+def _meta_key(header: str) -> str:
+    """Where Django's ``request.META`` holds a request header (read there: ``request.headers``
+    parses every header on first use, a cost on each MCP call)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+_META_PROTOCOL_VERSION = _meta_key(MCP_PROTOCOL_VERSION_HEADER)
+_META_METHOD = _meta_key(MCP_METHOD_HEADER)
+_META_NAME = _meta_key(MCP_NAME_HEADER)
+
+
 class _BodyLeftAlone(BaseParser):
     """Lets authentication classes ask DRF for form data without consuming the JSON-RPC body."""
 
@@ -200,7 +211,7 @@ class MCPView(View):
     def check_http(self, request: HttpRequest) -> HttpResponseBase | None:
         """Host, Origin, CORS preflight, method and declared size: the checks before authentication."""
         request.get_host()  # ALLOWED_HOSTS: DisallowedHost becomes Django's 400
-        origin = request.headers.get("Origin")
+        origin = request.META.get("HTTP_ORIGIN")
         if origin is not None and not self.origin_allowed(request, origin):
             message = "This Origin may not use this endpoint."
             if settings.DEBUG:
@@ -249,18 +260,18 @@ class MCPView(View):
         if not isinstance(params, dict):
             return jsonrpc_error(400, INVALID_PARAMS, "params must be an object.", request_id)
 
-        version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        version = request.META.get(_META_PROTOCOL_VERSION)
         if version is not None and version not in _SUPPORTED_VERSIONS:
             rejection = unsupported_protocol_version_rejection(version)
             assert rejection is not None
             return jsonrpc_error(400, rejection.code, rejection.message, request_id, rejection.data)
-        header_method = request.headers.get(MCP_METHOD_HEADER)
+        header_method = request.META.get(_META_METHOD)
         if header_method is not None and header_method != method:
             return jsonrpc_error(
                 400, HEADER_MISMATCH, "The Mcp-Method header does not match the request body's method.", request_id
             )
         name_key = NAME_BEARING_METHODS.get(method)
-        header_name = request.headers.get(MCP_NAME_HEADER)
+        header_name = request.META.get(_META_NAME)
         named = params.get(name_key) if name_key is not None else None
         if name_key is not None and header_name is not None and decode_header_value(header_name) != named:
             return jsonrpc_error(
@@ -352,7 +363,7 @@ class MCPView(View):
         return response
 
     def with_cors(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        origin = request.headers.get("Origin")
+        origin = request.META.get("HTTP_ORIGIN")
         if origin is None:
             return response
         response["Vary"] = "Origin"
@@ -599,11 +610,17 @@ def _bound_resource(request: Any, granted: frozenset[str], resource: Any) -> str
 
 def asgi_scope(request: HttpRequest, body: bytes, principal: Principal) -> dict[str, Any]:
     """The ASGI scope the SDK sees: the request without credentials, the principal as ``scope["user"]``."""
-    headers = [
-        (key.lower().encode("latin-1"), value.encode("latin-1"))
-        for key, value in request.headers.items()
-        if key.lower() not in _DROPPED_HEADERS
-    ]
+    headers = []
+    for key, value in request.META.items():  # as request.headers reads them, without building it
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+            if name in _DROPPED_HEADERS:
+                continue
+        elif key == "CONTENT_TYPE":
+            name = "content-type"
+        else:
+            continue  # CONTENT_LENGTH (set below from the body read) and the server's own keys
+        headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
     headers.append((b"content-length", str(len(body)).encode("ascii")))
     effective = sorted(principal.effective_scopes)
     user = principal.user
