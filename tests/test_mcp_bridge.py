@@ -29,11 +29,13 @@ async def _threads() -> tuple[threading.Thread, threading.Thread]:
     return threading.current_thread(), await anyio.to_thread.run_sync(threading.current_thread)
 
 
-def test_wsgi_requests_run_the_loop_in_their_own_thread_and_keep_the_worker():
+def test_wsgi_requests_run_the_loop_in_their_own_thread_and_keep_the_worker(settings):
     from django_mcp_scopes.mcp.bridge import run_in_request_thread
 
-    # The request thread runs the coroutine itself (no hand-off to a loop thread), and a sync
-    # call's worker thread outlives the request instead of being started once per call.
+    # With sync calls in worker threads (the SDK's way), the request thread runs the coroutine
+    # itself (no hand-off to a loop thread), and a sync call's worker thread outlives the request
+    # instead of being started once per call.
+    settings.MCP_SCOPES = {**getattr(settings, "MCP_SCOPES", {}), "SYNC_CALLS_IN_REQUEST_THREAD": False}
     loop_thread_first, worker_first = run_in_request_thread(_threads())
     loop_thread_second, worker_second = run_in_request_thread(_threads())
     assert loop_thread_first is loop_thread_second is threading.current_thread()
@@ -78,3 +80,21 @@ def test_an_exception_reaches_the_request_thread_and_the_loop_stays_usable():
     with pytest.raises(ValueError, match="boom"):
         run_in_request_thread(fails())
     assert run_in_request_thread(works()) == 42
+
+
+def test_an_async_function_s_own_worker_threads_do_not_pile_up():
+    """With sync calls in the request thread (the default), a request runs as the loop's own task:
+    an async function that still calls ``anyio.to_thread`` gets a worker, and workers do not pile
+    up from one request to the next (each ends with its request, or an idle one is reused)."""
+    import time
+
+    from django_mcp_scopes.mcp.bridge import run_in_request_thread
+
+    results = [run_in_request_thread(_threads()) for _ in range(10)]
+    assert all(loop_thread is threading.current_thread() for loop_thread, _ in results)
+    workers = {worker for _, worker in results}
+    assert threading.current_thread() not in workers
+    deadline = time.monotonic() + 10
+    while sum(worker.is_alive() for worker in workers) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sum(worker.is_alive() for worker in workers) <= 1

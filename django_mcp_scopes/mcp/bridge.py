@@ -113,9 +113,11 @@ def run_in_loop_thread(coroutine: Coroutine[Any, Any, _T]) -> _T:
 class _PooledLoop:
     """An event loop that a WSGI request thread runs itself while it serves one request.
 
-    A root task holds an anyio task group for the loop's whole life and every request runs as a
-    task of that group, so anyio ties its worker threads (the SDK runs sync tools in them) to the
-    root and keeps them from one request to the next, instead of starting one per call.
+    Sync tools run in the request thread itself (``database``), so a request is simply the task
+    ``run_until_complete`` drives. With ``SYNC_CALLS_IN_REQUEST_THREAD`` off they run in anyio's
+    worker threads: then a root task holds an anyio task group for the loop's whole life and every
+    request runs as a task of that group, so anyio ties its worker threads to the root and keeps
+    them from one request to the next, instead of starting one per call.
     """
 
     def __init__(self) -> None:
@@ -134,6 +136,11 @@ class _PooledLoop:
             await anyio.sleep_forever()
 
     def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        if mcp_scopes_settings.SYNC_CALLS_IN_REQUEST_THREAD:
+            # Sync tools run in this thread (``database``), so the usual call starts no worker
+            # thread and the request's own task is the cheapest way to run it. An async function
+            # that calls ``anyio.to_thread`` itself gets a worker that ends with the request.
+            return self.loop.run_until_complete(coroutine)
         # Wait on a plain future, not on the request's task: anyio would take a task run by
         # run_until_complete() for the root of the worker threads, and stop them when it ends.
         done: asyncio.Future[_T] = self.loop.create_future()
