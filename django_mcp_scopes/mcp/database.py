@@ -6,10 +6,15 @@ request handled by that same thread, so a connection opened by a tool would stay
 as the worker thread lives. Each sync function of a served server is wrapped to do what Django does
 around a request: ``close_old_connections()`` before and after the call (with ``CONN_MAX_AGE = 0``
 the connection is closed after every call; persistent connections are kept and health-checked).
+
+The fast lane (``django_mcp_scopes.mcp.serving``) serves requests outside Django's request cycle,
+so nothing closes the connections its rare thread hops open: while a request is on the lane
+(``on_fast_lane``), ``in_request_cycle()`` brackets them the same way.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +23,9 @@ from django.db import close_old_connections
 from mcp.shared._callable_inspection import is_async_callable
 
 _MARK = "__mcp_db_connections_handled__"
+
+# True while the fast lane serves the request of this context (set by django_mcp_scopes.mcp.serving).
+on_fast_lane: contextvars.ContextVar[bool] = contextvars.ContextVar("mcp_scopes_on_fast_lane", default=False)
 
 
 def handle_connections(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,3 +66,9 @@ def registration_count(server: Any) -> int:
         + len(server._resource_manager._templates)
         + len(server._prompt_manager._prompts)
     )
+
+
+def in_request_cycle(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` for ``sync_to_async``: on the fast lane, with the connection care Django's request
+    cycle would give it (``close_old_connections()`` before and after); elsewhere ``fn`` itself."""
+    return handle_connections(fn) if on_fast_lane.get() else fn
