@@ -33,7 +33,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
@@ -53,7 +53,12 @@ from django.utils.log import log_response
 from django_mcp_scopes import refusals
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp.database import handle_connections, on_fast_lane
-from django_mcp_scopes.mcp.views import FAST_LANE_CHECKED, AsyncMCPView, MCPView
+
+if TYPE_CHECKING:
+    from django_mcp_scopes.mcp.views import MCPView
+
+# Importable before django.setup() (an asgi.py / wsgi.py imports it at the top): the views, which
+# import models, are imported on the first request.
 
 __all__ = ["mcp_asgi_application", "mcp_wsgi_application"]
 
@@ -150,6 +155,8 @@ class _Routes:
         return target
 
     def _target_of(self, match: ResolverMatch) -> _Target | None:
+        from django_mcp_scopes.mcp.views import AsyncMCPView, MCPView
+
         func = match.func
         view_class = getattr(func, "view_class", None)
         if getattr(func, "mcp_endpoint", None) is None or not isinstance(view_class, type):
@@ -267,6 +274,8 @@ class _ASGILane:
             return None
         request.resolver_match = target.match
         if whole:
+            from django_mcp_scopes.mcp.views import FAST_LANE_CHECKED, AsyncMCPView
+
             probe = target.probe
             assert isinstance(probe, AsyncMCPView)
             if not probe.authenticates_in_memory(request) or probe.message_needs_thread(body):
