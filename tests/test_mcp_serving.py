@@ -614,3 +614,33 @@ def test_asgi_thread_hops_on_the_lane_get_django_s_connection_care(monkeypatch):
     assert run(scenario()) == [413, 401]
     # On the lane, close_old_connections() around the hop; under Django's handler, its request cycle.
     assert hops == [("prepare", True), ("prepare", False)]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({"Content-Length": "abc"}, ECHO[1], 200),  # read as no declared length, as the view does
+        ({"Content-Length": "-5"}, ECHO[1], 200),
+        ({}, b"[]", 400),  # a batch
+        ({}, b"null", 400),
+        ({}, b'{"jsonrpc": "2.0", "id": null, "method": "tools/list"}', 400),
+        ({}, b'{"jsonrpc": "2.0", "id": 1}', 400),  # no method
+        ({"Content-Type": "text/plain"}, ECHO[1], 415),
+        ({"Mcp-Name": "other"}, ECHO[1], 400),  # disagrees with the body
+        ({"MCP-Protocol-Version": "1999-01-01"}, ECHO[1], 400),
+        ({}, b"\xff\xfe\x00", 400),
+        ({}, b"[" * 100_000, 413),
+    ],
+)
+def test_asgi_malformed_requests_answer_as_django(headers, body, status):
+    token, _ = make_token("entries:read")
+    lane, django = lane_and_django()
+    sent = {**ECHO[0], **headers}
+
+    async def scenario() -> tuple[Answer, Answer]:
+        await asgi(lane, *ECHO, token=token)  # warm
+        return await asgi(lane, sent, chunks=[body], token=token), await asgi(django, sent, chunks=[body], token=token)
+
+    through_lane, full = run(scenario())
+    assert through_lane.status == status
+    same_answer(through_lane, full)
