@@ -644,3 +644,11 @@ def test_asgi_malformed_requests_answer_as_django(headers, body, status):
     through_lane, full = run(scenario())
     assert through_lane.status == status
     same_answer(through_lane, full)
+
+
+def test_atomic_requests_are_left_to_django(monkeypatch):
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)
+    token, _ = make_token("entries:read")
+    answered = wsgi(mcp_wsgi_application(WSGIHandler()), *ECHO, token=token)
+    assert answered.status == 200
+    assert middleware_saw == ["POST /mcp"]  # Django's handler, which opens the transaction
