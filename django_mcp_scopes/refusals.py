@@ -192,12 +192,18 @@ def _prune(using: str) -> None:
         Refusal.objects.using(using).filter(created_at=created_at, id__lte=pk).delete()
 
 
+def flush_due() -> bool:
+    """Whether refusals wait and a finished request should write them now (see the module docstring)."""
+    return bool(_queue) and (len(_queue) >= FLUSH_BATCH or time.monotonic() - _last_flush >= FLUSH_INTERVAL_SECONDS)
+
+
 @receiver(request_finished, dispatch_uid="mcp_scopes_refusal_flush")
 def _flush_after_request(**kwargs: Any) -> None:
-    if not _queue or (len(_queue) < FLUSH_BATCH and time.monotonic() - _last_flush < FLUSH_INTERVAL_SECONDS):
+    if not flush_due():
         return
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         flush()
-    # else: on an event loop, where the ORM may not run; the next request in a thread writes them.
+    # else: on an event loop, where the ORM may not run; the next request in a thread writes them
+    # (the ASGI fast lane writes them itself in a thread, django_mcp_scopes.mcp.serving).

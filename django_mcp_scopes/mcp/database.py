@@ -18,11 +18,16 @@ runs:
   lives: the call does what Django does around a request, ``close_old_connections()`` before and
   after (with ``CONN_MAX_AGE = 0`` the connection is closed after every call; persistent
   connections are kept and health-checked).
+
+The fast lane (``django_mcp_scopes.mcp.serving``) serves requests outside Django's request cycle,
+so nothing closes the connections its rare thread hops open: while a request is on the lane
+(``on_fast_lane``), ``in_request_cycle()`` brackets them the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import weakref
 from collections.abc import Callable
@@ -35,6 +40,10 @@ from mcp.shared._callable_inspection import is_async_callable
 from django_mcp_scopes.conf import mcp_scopes_settings
 
 _MARK = "__mcp_db_connections_handled__"
+_CARED = "__mcp_db_connection_care__"  # on what with_connection_care() returns
+
+# True while the fast lane serves the request of this context (set by django_mcp_scopes.mcp.serving).
+on_fast_lane: contextvars.ContextVar[bool] = contextvars.ContextVar("mcp_scopes_on_fast_lane", default=False)
 
 # Event loops that a WSGI request thread runs for exactly one request at a time (bridge._PooledLoop).
 _request_thread_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
@@ -55,18 +64,28 @@ def _in_this_thread(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], arg
         asyncio.events._set_running_loop(loop)
 
 
+def with_connection_care(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Sync ``fn`` with what Django does around a request: ``close_old_connections()`` before and after."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    setattr(call, _CARED, True)
+    return call
+
+
 def handle_connections(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A sync ``fn`` as an async function that runs it where it belongs (see above); async
     functions as they are."""
     if fn is None or getattr(fn, _MARK, False) or is_async_callable(fn):
         return fn
 
-    def in_worker_thread(*args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
+    in_worker_thread = with_connection_care(fn)
 
     @functools.wraps(fn)
     async def call(*args: Any, **kwargs: Any) -> Any:
@@ -102,3 +121,9 @@ def registration_count(server: Any) -> int:
         + len(server._resource_manager._templates)
         + len(server._prompt_manager._prompts)
     )
+
+
+def in_request_cycle(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Sync ``fn`` for ``sync_to_async``: on the fast lane, with the connection care Django's request
+    cycle would give it (``close_old_connections()`` before and after); elsewhere ``fn`` itself."""
+    return with_connection_care(fn) if on_fast_lane.get() else fn

@@ -59,6 +59,7 @@ from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, InvalidToken, TokenError
 from django_mcp_scopes.mcp import sdk_direct
 from django_mcp_scopes.mcp.context import pin
+from django_mcp_scopes.mcp.database import in_request_cycle
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, Decision, MCPEndpoint, UndeclaredOperation
 from django_mcp_scopes.mcp.listing import obtainable_scopes
 from django_mcp_scopes.mcp.operations import LISTING_METHODS
@@ -92,6 +93,9 @@ CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version"
 CORS_MAX_AGE = 600
 _SUPPORTED_VERSIONS = frozenset((*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS))
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "content-length"})
+# Set on a request by the fast lane (django_mcp_scopes.mcp.serving) when it has just found that
+# the token authenticates from memory and the message needs no thread: not asked again.
+FAST_LANE_CHECKED = "_mcp_scopes_fast_lane_checked"
 
 
 def _meta_key(header: str) -> str:
@@ -489,8 +493,9 @@ class AsyncMCPView(MCPView):
 
     async def aprepare(self, request: HttpRequest) -> _Call | HttpResponseBase:
         """``prepare()`` on the event loop when nothing in it needs the database, else in one hop."""
-        if not self.authenticates_in_memory(request):
-            return await sync_to_async(self.prepare)(request)
+        checked = getattr(request, FAST_LANE_CHECKED, False)
+        if not checked and not self.authenticates_in_memory(request):
+            return await sync_to_async(in_request_cycle(self.prepare))(request)
         refusal = self.check_http(request)
         if refusal is not None:
             return refusal
@@ -498,21 +503,21 @@ class AsyncMCPView(MCPView):
             principal = self.authenticate(request)
         except SynchronousOnlyOperation:
             # An epoch or an entry expired since the check above: nothing was consumed, start again.
-            return await sync_to_async(self.prepare)(request)
+            return await sync_to_async(in_request_cycle(self.prepare))(request)
         except Exception as exc:
             try:
                 return self.handle_exception(request, exc)
             except SynchronousOnlyOperation:
-                return await sync_to_async(self.handle_exception)(request, exc)
+                return await sync_to_async(in_request_cycle(self.handle_exception))(request, exc)
         body = self.read_body(request)
         if isinstance(body, HttpResponseBase):
             return body
-        if not self.message_needs_thread(body):
+        if checked or not self.message_needs_thread(body):
             try:
                 return self.check_message(request, body, principal)
             except SynchronousOnlyOperation:
                 pass  # checking it had no side effect before the query: again, where queries may run
-        return await sync_to_async(self.check_message)(request, body, principal)
+        return await sync_to_async(in_request_cycle(self.check_message))(request, body, principal)
 
     def authenticates_in_memory(self, request: HttpRequest) -> bool:
         """Whether authentication and permissions will answer without I/O (see the class docstring)."""
