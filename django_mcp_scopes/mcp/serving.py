@@ -11,12 +11,12 @@ resolution (the resolution is cached per path, for MCP endpoints only). Everythi
 the wrapped application unchanged: other methods and paths, lifespan and websocket scopes.
 
 Under ASGI the lane also skips Django's per-request disconnect listener and the ``request_started``
-/ ``request_finished`` signals, and it takes a request only when the view will answer without a
-database query: the token authenticates from this process's memory and the message needs no thread
-(``AsyncMCPView.authenticates_in_memory`` and ``message_needs_thread``). A cold token, a message
-that needs a thread, an insecure request under ``SECURE_SSL_REDIRECT`` or ``ATOMIC_REQUESTS`` go to
-Django with the body already read replayed. A body over ``MCP_SCOPES["MAX_BODY_BYTES"]`` is refused
-on the lane by the view (413, or its earlier refusal), with nothing read past the limit.
+/ ``request_finished`` signals. The async view answers a warm token with no query and no thread;
+what needs the database (a cold token, a message whose check may query) takes the view's one hop
+to a thread, where the lane brackets it with ``close_old_connections()`` as Django's request cycle
+would. An insecure request under ``SECURE_SSL_REDIRECT``, or any request under ``ATOMIC_REQUESTS``,
+goes to Django with the body already read replayed. A body over ``MCP_SCOPES["MAX_BODY_BYTES"]``
+is refused on the lane by the view (413, or its earlier refusal), with nothing read past the limit.
 
 Under WSGI the lane sends ``request_started`` and, when the server closes the response,
 ``request_finished`` as Django's ``WSGIHandler`` does (connection care and the refusal record stay
@@ -33,7 +33,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
@@ -53,9 +53,6 @@ from django.utils.log import log_response
 from django_mcp_scopes import refusals
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.mcp.database import on_fast_lane, with_connection_care
-
-if TYPE_CHECKING:
-    from django_mcp_scopes.mcp.views import MCPView
 
 # Importable before django.setup() (an asgi.py / wsgi.py imports it at the top): the views, which
 # import models, are imported on the first request.
@@ -106,13 +103,12 @@ def _checked_paths(paths: Iterable[str] | None) -> frozenset[str] | None:
 
 
 class _Target:
-    """What a path resolves to: the URL match, and a view instance to ask the lane's questions."""
+    """What a path resolves to: the URL match of an MCP endpoint's view."""
 
-    __slots__ = ("match", "probe")
+    __slots__ = ("match",)
 
-    def __init__(self, match: ResolverMatch, probe: MCPView) -> None:
+    def __init__(self, match: ResolverMatch) -> None:
         self.match = match
-        self.probe = probe
 
 
 class _Routes:
@@ -163,7 +159,7 @@ class _Routes:
             return None
         if not issubclass(view_class, MCPView) or issubclass(view_class, AsyncMCPView) != self._is_async:
             return None  # Django adapts a view of the other mode; the lane does not
-        return _Target(match, view_class(**getattr(func, "view_initkwargs", {})))
+        return _Target(match)
 
 
 def _lane_refused(request: HttpRequest) -> bool:
@@ -251,7 +247,7 @@ class _ASGILane:
                 return  # the client went away (as Django's handler does)
             body, complete = read
         try:
-            request = self._request(target, scope, body, complete and len(body) <= limit)
+            request = self._request(target, scope, body)
         except Exception:
             request = None  # Django's handler answers it as it would without the lane
         if request is None:
@@ -267,21 +263,12 @@ class _ASGILane:
             # Django would write them on request_finished, which the lane does not send.
             await sync_to_async(with_connection_care(refusals.flush), thread_sensitive=False)()
 
-    def _request(self, target: _Target, scope: Scope, body: bytes, whole: bool) -> HttpRequest | None:
+    def _request(self, target: _Target, scope: Scope, body: bytes) -> HttpRequest | None:
         set_script_prefix(get_script_prefix(scope))
         request, _ = self._tools.create_request(scope, io.BytesIO(body))
         if request is None or _lane_refused(request):
             return None
         request.resolver_match = target.match
-        if whole:
-            from django_mcp_scopes.mcp.views import FAST_LANE_CHECKED, AsyncMCPView
-
-            probe = target.probe
-            assert isinstance(probe, AsyncMCPView)
-            if not probe.authenticates_in_memory(request) or probe.message_needs_thread(body):
-                return None
-            setattr(request, FAST_LANE_CHECKED, True)
-        # else: over the limit; the view refuses it (413 or an earlier refusal), whatever the token
         return request
 
     async def _respond(self, target: _Target, request: HttpRequest) -> HttpResponseBase:

@@ -93,9 +93,6 @@ CORS_EXPOSE_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version"
 CORS_MAX_AGE = 600
 _SUPPORTED_VERSIONS = frozenset((*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS))
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "content-length"})
-# Set on a request by the fast lane (django_mcp_scopes.mcp.serving) when it has just found that
-# the token authenticates from memory and the message needs no thread: not asked again.
-FAST_LANE_CHECKED = "_mcp_scopes_fast_lane_checked"
 
 
 def _meta_key(header: str) -> str:
@@ -493,8 +490,7 @@ class AsyncMCPView(MCPView):
 
     async def aprepare(self, request: HttpRequest) -> _Call | HttpResponseBase:
         """``prepare()`` on the event loop when nothing in it needs the database, else in one hop."""
-        checked = getattr(request, FAST_LANE_CHECKED, False)
-        if not checked and not self.authenticates_in_memory(request):
+        if not self.authenticates_in_memory(request):
             return await sync_to_async(in_request_cycle(self.prepare))(request)
         refusal = self.check_http(request)
         if refusal is not None:
@@ -512,7 +508,7 @@ class AsyncMCPView(MCPView):
         body = self.read_body(request)
         if isinstance(body, HttpResponseBase):
             return body
-        if checked or not self.message_needs_thread(body):
+        if not self.message_needs_thread(body):
             try:
                 return self.check_message(request, body, principal)
             except SynchronousOnlyOperation:
