@@ -164,6 +164,40 @@ def test_backstop_refuses_what_the_view_did_not_check():
     assert allowed.json()["result"]["structuredContent"]["result"] >= 3
 
 
+def test_the_view_s_decision_is_not_taken_again_by_the_backstop(monkeypatch):
+    from django_mcp_scopes.mcp.endpoint import MCPEndpoint
+
+    decided: list[str] = []
+    decide = MCPEndpoint.decide
+
+    def counting(self, method, params, principal):
+        decided.append(method)
+        return decide(self, method, params, principal)
+
+    monkeypatch.setattr(MCPEndpoint, "decide", counting)
+    body = rpc("tools/call", {"name": "count_scopes", "arguments": {}})
+    allowed = post("/mcp", body, **headers("t-read", "tools/call", "count_scopes"))
+    assert allowed.json()["result"]["structuredContent"]["result"] >= 3
+    assert decided == ["tools/call"]  # the view's; the backstop knew this request was cleared
+    decided.clear()
+    post("/unchecked", body, **headers("t-read", "tools/call", "count_scopes"))
+    assert decided == ["tools/call"]  # the view decided nothing: the backstop did
+
+
+def test_backstop_decides_a_request_cleared_under_another_id():
+    from django_mcp_scopes.mcp import context
+
+    endpoint = next(p for p in urlpatterns if str(p.pattern) == "unchecked").callback.mcp_endpoint
+    body = rpc("tools/call", {"name": "count_scopes", "arguments": {}}, request_id=7)
+    for cleared_id, refused in ((8, True), (7, False)):
+        token = context._cleared.set((endpoint, "tools/call", cleared_id))
+        try:
+            response = post("/unchecked", body, **headers("t-none", "tools/call", "count_scopes"))
+        finally:
+            context._cleared.reset(token)
+        assert ("error" in response.json()) is refused
+
+
 def test_dynamic_requirement_that_raises_is_not_a_pass(monkeypatch):
     from django_mcp_scopes.mcp import operations
 

@@ -18,6 +18,9 @@ from django_mcp_scopes.principal import Principal
 _principal: ContextVar[Principal | None] = ContextVar("django_mcp_scopes_principal", default=None)
 # The endpoint serving the current request (its method defaults and listing policy), for the backstop.
 _endpoint: ContextVar[Any] = ContextVar("django_mcp_scopes_endpoint", default=None)
+# (endpoint, method, JSON-RPC id) of the request the endpoint's view has just decided and allowed:
+# the backstop does not decide that one again (it still decides anything else).
+_cleared: ContextVar[tuple[Any, str, Any] | None] = ContextVar("django_mcp_scopes_cleared", default=None)
 
 
 @dataclass(frozen=True)

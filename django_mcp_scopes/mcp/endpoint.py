@@ -314,7 +314,12 @@ class _Backstop:
             endpoint = MCPEndpoint.__new__(MCPEndpoint)
             endpoint.server = self.server
             endpoint.method_scopes = {}
-        if ctx.request_id is not None:
+        cleared = context._cleared.get()
+        decided_by_view = (
+            cleared is not None and cleared[0] is endpoint and cleared[1] == method and cleared[2] == ctx.request_id
+        )
+        if ctx.request_id is not None and not decided_by_view:
+            # Not the request the endpoint's view has just decided and allowed: decide it here.
             params = ctx.params if isinstance(ctx.params, Mapping) else {}
             try:
                 decision = endpoint.decide(method, params, principal)

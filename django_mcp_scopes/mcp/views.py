@@ -57,7 +57,7 @@ from django_mcp_scopes.challenges import (
 )
 from django_mcp_scopes.conf import mcp_scopes_settings
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InsufficientScope, InvalidToken, TokenError
-from django_mcp_scopes.mcp import sdk_direct
+from django_mcp_scopes.mcp import context, sdk_direct
 from django_mcp_scopes.mcp.context import pin
 from django_mcp_scopes.mcp.database import in_request_cycle
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE, Decision, MCPEndpoint, UndeclaredOperation
@@ -118,18 +118,27 @@ class _BodyLeftAlone(BaseParser):
 class _Call:
     """A request that passed every check in the view: what goes to the SDK.
 
-    ``message`` is the body as the view decoded it (decoded again from ``body`` when absent).
+    ``message`` is the body as the view decoded it (decoded again from ``body`` when absent);
+    ``cleared``: the view decided this message's scopes and allowed it (the SDK-side backstop then
+    does not decide it again).
     """
 
-    __slots__ = ("body", "message", "principal", "scope")
+    __slots__ = ("body", "cleared", "message", "principal", "scope")
 
     def __init__(
-        self, scope: dict[str, Any], body: bytes, principal: Principal, *, message: dict[str, Any] | None = None
+        self,
+        scope: dict[str, Any],
+        body: bytes,
+        principal: Principal,
+        *,
+        message: dict[str, Any] | None = None,
+        cleared: bool = False,
     ) -> None:
         self.scope = scope
         self.body = body
         self.principal = principal
         self.message = message
+        self.cleared = cleared and message is not None
 
 
 def jsonrpc_error(
@@ -308,7 +317,7 @@ class MCPView(View):
                 principal = replace(pin(principal), obtainable_scopes=obtainable_scopes(request, principal))
             except DatabaseError as exc:
                 return self.handle_exception(request, exc)
-        return _Call(asgi_scope(request, body, principal), body, principal, message=message)
+        return _Call(asgi_scope(request, body, principal), body, principal, message=message, cleared=True)
 
     def rate_limited(
         self, request: HttpRequest, principal: Principal, method: str, decision: Decision, request_id: Any
@@ -547,6 +556,16 @@ class AsyncMCPView(MCPView):
 
 async def serve(endpoint: MCPEndpoint, call: _Call) -> SDKResponse:
     """The SDK's answer: straight to its request handling (``sdk_direct``), else through its transport."""
+    if not call.cleared or call.message is None:
+        return await _serve(endpoint, call)
+    cleared = context._cleared.set((endpoint, call.message.get("method"), call.message.get("id")))
+    try:
+        return await _serve(endpoint, call)
+    finally:
+        context._cleared.reset(cleared)
+
+
+async def _serve(endpoint: MCPEndpoint, call: _Call) -> SDKResponse:
     if sdk_direct.sdk_checked():
         message = call.message
         if message is None:
