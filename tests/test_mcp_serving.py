@@ -650,3 +650,95 @@ def test_atomic_requests_are_left_to_django(monkeypatch):
     answered = wsgi(mcp_wsgi_application(WSGIHandler()), *ECHO, token=token)
     assert answered.status == 200
     assert middleware_saw == ["POST /mcp"]  # Django's handler, which opens the transaction
+
+
+# --- found by review -----------------------------------------------------------------------------
+
+
+def _connections_opened_by(app: Any, token: str, call: tuple[dict[str, str], bytes]) -> tuple[Answer, list[Any]]:
+    """The answer to ``call`` (after one warming call) and the connections opened while serving it."""
+    import threading
+
+    from django.db.backends.signals import connection_created
+
+    opened: list[tuple[Any, str]] = []
+
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append((connection, threading.current_thread().name))
+
+    async def scenario() -> Answer:
+        await asgi(app, *ECHO, token=token)  # warm the token
+        opened.clear()
+        return await asgi(app, *call, token=token)
+
+    connection_created.connect(record)
+    try:
+        answer = run(scenario())
+    finally:
+        connection_created.disconnect(record)
+    return answer, opened
+
+
+@pytest.mark.parametrize("on_lane", [True, False])
+def test_asgi_connections_an_async_tool_opens_are_closed_after_the_request(on_lane):
+    """The async ORM (Django's recommendation for async tools) runs in the request's thread-sensitive
+    thread: the lane ends the request there as Django's handler does, connections closed."""
+    token, _ = make_token("entries:read")
+    app = mcp_asgi_application(ASGIHandler()) if on_lane else ASGIHandler()
+    answer, opened = _connections_opened_by(app, token, tool_call("count_scopes_async", {"prefix": "entries"}))
+    assert answer.status == 200, answer.body
+    assert opened, "the async tool opened no connection: the test shows nothing"
+    assert [thread for connection, thread in opened if connection.connection is not None] == []
+
+
+class _AliasMiddleware:
+    """An SDK middleware in front of the backstop that rewrites a call (the SDK lets a middleware
+    pass a changed request down its chain)."""
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        from dataclasses import replace
+
+        if ctx.method == "tools/call" and (ctx.params or {}).get("name") == "echo":
+            ctx = replace(ctx, params={**ctx.params, "name": "count_scopes", "arguments": {"prefix": "entries"}})
+        return await call_next(ctx)
+
+
+def test_backstop_decides_a_call_an_sdk_middleware_rewrote_after_the_view_cleared_it():
+    alias = _AliasMiddleware()
+    server._lowlevel_server.middleware.insert(0, alias)
+    try:
+        token, _ = make_token("admin")  # a valid token without entries:read
+        answer = wsgi(WSGIHandler(), *ECHO, token=token)
+    finally:
+        server._lowlevel_server.middleware.remove(alias)
+    body = answer.json()
+    # The view cleared echo (any valid token); count_scopes, which needs entries:read, never ran.
+    assert body.get("error", {}).get("code") == -32003 or body.get("result", {}).get("isError"), body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "root_path"),
+    [
+        ("POST", "/mcp", ""),
+        ("post", "/mcp", ""),
+        ("POST", "/mcp/", ""),
+        ("POST", "//mcp", ""),
+        ("POST", "/MCP", ""),
+        ("POST", "/mcp%2F", ""),
+        ("POST", "/mcp;a", ""),
+        ("POST", "/mcp", "/app"),
+        ("POST", "/mcp/../mcp", ""),
+        ("POST", "/./mcp", ""),
+    ],
+)
+def test_asgi_odd_paths_and_methods_answer_as_django(method, path, root_path):
+    token, _ = make_token("entries:read")
+    lane, django = lane_and_django()
+
+    async def scenario() -> tuple[Answer, Answer]:
+        on_lane = await asgi(lane, *ECHO, token=token, method=method, path=root_path + path, root_path=root_path)
+        full = await asgi(django, *ECHO, token=token, method=method, path=root_path + path, root_path=root_path)
+        return on_lane, full
+
+    on_lane, full = run(scenario())
+    assert on_lane.status == full.status

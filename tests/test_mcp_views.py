@@ -184,13 +184,15 @@ def test_the_view_s_decision_is_not_taken_again_by_the_backstop(monkeypatch):
     assert decided == ["tools/call"]  # the view decided nothing: the backstop did
 
 
-def test_backstop_decides_a_request_cleared_under_another_id():
+def test_backstop_decides_a_request_cleared_under_another_id_or_params():
     from django_mcp_scopes.mcp import context
 
     endpoint = next(p for p in urlpatterns if str(p.pattern) == "unchecked").callback.mcp_endpoint
     body = rpc("tools/call", {"name": "count_scopes", "arguments": {}}, request_id=7)
-    for cleared_id, refused in ((8, True), (7, False)):
-        token = context._cleared.set((endpoint, "tools/call", cleared_id))
+    decided = {"name": "count_scopes", "arguments": {}}
+    cases = [(8, decided, True), (7, {**decided, "name": "echo"}, True), (7, decided, False)]
+    for cleared_id, params, refused in cases:
+        token = context._cleared.set((endpoint, "tools/call", cleared_id, params))
         try:
             response = post("/unchecked", body, **headers("t-none", "tools/call", "count_scopes"))
         finally:

@@ -18,9 +18,21 @@ from django_mcp_scopes.principal import Principal
 _principal: ContextVar[Principal | None] = ContextVar("django_mcp_scopes_principal", default=None)
 # The endpoint serving the current request (its method defaults and listing policy), for the backstop.
 _endpoint: ContextVar[Any] = ContextVar("django_mcp_scopes_endpoint", default=None)
-# (endpoint, method, JSON-RPC id) of the request the endpoint's view has just decided and allowed:
-# the backstop does not decide that one again (it still decides anything else).
-_cleared: ContextVar[tuple[Any, str, Any] | None] = ContextVar("django_mcp_scopes_cleared", default=None)
+# (endpoint, method, JSON-RPC id, params without _meta) of the request the endpoint's view has just
+# decided and allowed: the backstop does not decide that one again. Anything else (another
+# request, or this one rewritten by an SDK middleware on the way) it decides itself.
+_cleared: ContextVar[tuple[Any, Any, Any, dict[str, Any]] | None] = ContextVar(
+    "django_mcp_scopes_cleared", default=None
+)
+
+
+def decided_params(params: Any) -> dict[str, Any] | None:
+    """What of ``params`` a scope decision reads: all of it but the ``_meta`` envelope."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        return None
+    return {key: value for key, value in params.items() if key != "_meta"}
 
 
 @dataclass(frozen=True)

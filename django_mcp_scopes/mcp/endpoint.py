@@ -316,7 +316,11 @@ class _Backstop:
             endpoint.method_scopes = {}
         cleared = context._cleared.get()
         decided_by_view = (
-            cleared is not None and cleared[0] is endpoint and cleared[1] == method and cleared[2] == ctx.request_id
+            cleared is not None
+            and cleared[0] is endpoint
+            and cleared[1] == method
+            and cleared[2] == ctx.request_id
+            and cleared[3] == context.decided_params(ctx.params)
         )
         if ctx.request_id is not None and not decided_by_view:
             # Not the request the endpoint's view has just decided and allowed: decide it here.

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import ImproperlyConfigured
@@ -252,13 +252,18 @@ class _ASGILane:
             request = None  # Django's handler answers it as it would without the lane
         if request is None:
             return await self.application(scope, _replaying(receive, body, complete), send)
-        async with ThreadSensitiveContext():  # the view's rare thread hops get a thread of their own
+        response: HttpResponseBase | None = None
+        # Thread hops of this request (the view's, the async ORM's, a tool's sync_to_async) get a
+        # thread of their own, as under Django's handler.
+        async with ThreadSensitiveContext() as thread_context:
             token = on_fast_lane.set(True)
             try:
                 response = await self._respond(target, request)
                 await self._tools.send_response(response, send)
             finally:
                 on_fast_lane.reset(token)
+                if _hopped(thread_context):
+                    await sync_to_async(_finish_in_thread, thread_sensitive=True)(response)
         if refusals.flush_due():
             # Django would write them on request_finished, which the lane does not send.
             await sync_to_async(with_connection_care(refusals.flush), thread_sensitive=False)()
@@ -285,6 +290,25 @@ class _ASGILane:
         if response.status_code >= 400:
             await sync_to_async(_log, thread_sensitive=False)(request, response)
         return response
+
+
+def _hopped(thread_context: ThreadSensitiveContext) -> bool:
+    """Whether anything of this request ran in its thread-sensitive thread (asgiref keeps each
+    context's executor in this mapping; should it be gone, assume something did)."""
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    return executors is None or thread_context in executors
+
+
+def _finish_in_thread(response: HttpResponseBase | None) -> None:
+    """End the request in the thread its database work ran in, as Django's ASGI handler does
+    (``response.close()``: its closers and ``request_finished``, with ``close_old_connections``),
+    then close that thread's connections: the thread ends with the request, a connection kept
+    open there would only wait for the garbage collector."""
+    try:
+        if response is not None:
+            response.close()
+    finally:
+        connections.close_all()
 
 
 def _declared_length(scope: Scope) -> int:
