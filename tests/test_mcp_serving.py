@@ -742,3 +742,30 @@ def test_asgi_odd_paths_and_methods_answer_as_django(method, path, root_path):
 
     on_lane, full = run(scenario())
     assert on_lane.status == full.status
+
+
+def test_each_request_on_the_lane_gets_its_own_resolver_match():
+    """The lane caches the resolution per path; what one request changes on its match stays with it."""
+    token, _ = make_token("entries:read")
+    lane, _ = lane_and_django()
+    seen: list[Any] = []
+    dispatch = mcp_views.AsyncMCPView.dispatch
+
+    async def recording(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(request.resolver_match)
+        request.resolver_match.kwargs["changed_by"] = len(seen)
+        return await dispatch(self, request, *args, **kwargs)
+
+    mcp_views.AsyncMCPView.dispatch = recording  # type: ignore[method-assign]
+    try:
+
+        async def scenario() -> list[int]:
+            return [(await asgi(lane, *ECHO, token=token)).status for _ in range(2)]
+
+        assert run(scenario()) == [200, 200]
+    finally:
+        mcp_views.AsyncMCPView.dispatch = dispatch  # type: ignore[method-assign]
+    assert len(seen) == 2 and seen[0] is not seen[1]
+    assert seen[0].kwargs == {"changed_by": 1}
+    assert seen[1].kwargs == {"changed_by": 2}  # not the first request's change
+    assert seen[0].url_name == seen[1].url_name

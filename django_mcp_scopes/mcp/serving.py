@@ -110,6 +110,17 @@ class _Target:
     def __init__(self, match: ResolverMatch) -> None:
         self.match = match
 
+    def fresh_match(self) -> ResolverMatch:
+        """A copy of the cached match for one request: what a view or a tool changes on
+        ``request.resolver_match`` stays with that request."""
+        fresh = ResolverMatch.__new__(ResolverMatch)
+        fresh.__dict__.update(self.match.__dict__)
+        for name in ("kwargs", "captured_kwargs", "extra_kwargs"):
+            value = getattr(self.match, name, None)
+            if isinstance(value, dict):
+                setattr(fresh, name, dict(value))
+        return fresh
+
 
 class _Routes:
     """The MCP endpoint each path resolves to, in one serving mode; only MCP endpoints are kept."""
@@ -273,7 +284,7 @@ class _ASGILane:
         request, _ = self._tools.create_request(scope, io.BytesIO(body))
         if request is None or _lane_refused(request):
             return None
-        request.resolver_match = target.match
+        request.resolver_match = target.fresh_match()
         return request
 
     async def _respond(self, target: _Target, request: HttpRequest) -> HttpResponseBase:
@@ -379,7 +390,7 @@ class _WSGILane:
         # As WSGIHandler.__call__, with the view called directly.
         set_script_prefix(get_script_name(environ))
         signals.request_started.send(sender=self._handler_class, environ=environ)
-        request.resolver_match = target.match
+        request.resolver_match = target.fresh_match()
         response = self._respond(target, request)
         response._handler_class = self._handler_class  # type: ignore[attr-defined]  # close() sends request_finished
         status = f"{response.status_code} {response.reason_phrase}"
