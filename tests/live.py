@@ -34,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 60.0  # seconds to wait on a slow, shared machine; not a performance assertion
 START_ATTEMPTS = 3
+KEEP_ALIVE_SECONDS = 15  # servers' keep-alive; clients close idle connections well before (1 s)
 DEFAULT_APPS = {"gunicorn": "tests.wsgi:application", "uvicorn": "tests.asgi:application"}
 _PORT_TAKEN = ("address already in use", "connection in use", "port is already in use")
 
@@ -120,12 +121,17 @@ def server_command(
         ]  # fmt: skip
         if threads is not None:
             command += ["--threads", str(threads)]
+        # Test clients drop a connection idle for 1 s. A server kept busy (two cores, several
+        # servers and a soak) may reach its own keep-alive deadline before it reads a request that
+        # arrived on an idle connection, and then closes it unanswered: keep a wide margin.
+        command += ["--keep-alive", str(KEEP_ALIVE_SECONDS)]
         if preload:
             command.append("--preload")
     elif server == "uvicorn":
         command = [
             sys.executable, "-m", "uvicorn", app or DEFAULT_APPS["uvicorn"], "--host", "127.0.0.1",
             "--port", str(port), "--lifespan", lifespan, "--no-access-log",
+            "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
         ]  # fmt: skip
         if workers != 1:
             command += ["--workers", str(workers)]

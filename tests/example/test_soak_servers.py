@@ -121,7 +121,7 @@ def test_soak_over_four_server_processes(servers_and_data, tmp_path):
 
     def worker(seed: int) -> None:
         local = random.Random(seed)
-        # Idle connections are dropped before the servers drop them (gunicorn after 2 s, uvicorn 5 s):
+        # Idle connections are dropped well before the servers drop them (tests/live.py: after 15 s):
         # a POST on a connection the server is closing gets no answer, and is not retried.
         limits = httpx.Limits(keepalive_expiry=1.0)
         clients = [httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT, limits=limits) for url in urls]
