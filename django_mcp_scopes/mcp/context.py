@@ -54,11 +54,14 @@ class RequestPrincipal(Principal):
         return self.pinned_effective_scopes
 
 
+_PRINCIPAL_FIELDS = tuple(field.name for field in fields(Principal))
+
+
 def pin(principal: Principal) -> RequestPrincipal:
     """``principal`` with its effective scopes computed now (call where the database may be used)."""
     if isinstance(principal, RequestPrincipal):
         return principal
-    values = {field.name: getattr(principal, field.name) for field in fields(Principal)}
+    values = {name: getattr(principal, name) for name in _PRINCIPAL_FIELDS}
     return RequestPrincipal(**values, pinned_effective_scopes=principal.effective_scopes)
 
 
