@@ -10,6 +10,8 @@ real django-oauth-toolkit access tokens of the demo user with ``user:read entrie
 ``DJANGO_BASE_URL/mcp`` (RFC 8707), valid for a day, stored the way DOT stores them
 (``set_token_value``: redacted at rest when the project asks for it, looked up by checksum).
 ``--append`` adds ``COLD_TOKENS`` more to ``cold.txt`` (the database is already prepared).
+
+``in_process(prefix)``: the same for a benchmark that calls the example in its own process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,40 @@ from datetime import timedelta
 from pathlib import Path
 
 import django
+
+BASE_URL = "http://127.0.0.1:8000"
+# The request make bench sends: a 2026-07-28 stateless tools/call of the example's whoami.
+WHOAMI_CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {
+        "name": "whoami",
+        "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    },
+}
+
+
+def in_process(prefix: str) -> str:
+    """Set this process up as the example (its settings, a fresh SQLite database under /tmp, DEBUG
+    off, ``BASE_URL``), prepare it as ``main`` does, and return the warm token."""
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_BASE_URL": BASE_URL,
+            "EXAMPLE_SQLITE_PATH": str(work / "example.sqlite3"),
+        }
+    )
+    main(work / "tokens", 0)
+    return (work / "tokens" / "warm.txt").read_text().strip()
 
 
 def main(out_dir: Path, cold_tokens: int, append: bool = False) -> None:

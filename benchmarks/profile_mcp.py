@@ -17,10 +17,8 @@ import argparse
 import cProfile
 import io
 import json
-import os
 import pstats
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,7 +26,6 @@ from wsgiref.util import setup_testing_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BASE_URL = "http://127.0.0.1:8000"
 
 
 def request_environ(token: str, payload: bytes) -> dict[str, object]:
@@ -56,37 +53,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     options = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="mcp-profile-"))
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "example_project.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_BASE_URL": BASE_URL,
-            "EXAMPLE_SQLITE_PATH": str(work / "example.sqlite3"),
-        }
-    )
     from benchmarks import example_fixtures
 
-    example_fixtures.main(work / "tokens", 0)
-    token = (work / "tokens" / "warm.txt").read_text().strip()
+    token = example_fixtures.in_process("mcp-profile-")
     from django.core.wsgi import get_wsgi_application
 
     application = get_wsgi_application()
-    payload = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {
-                "name": "whoami",
-                "arguments": {},
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {},
-                },
-            },
-        }
-    ).encode()
+    payload = json.dumps(example_fixtures.WHOAMI_CALL).encode()
 
     def call() -> None:
         statuses: list[str] = []

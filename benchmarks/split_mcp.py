@@ -20,9 +20,7 @@ import asyncio
 import collections
 import functools
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +28,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BASE_URL = "http://127.0.0.1:8000"
 _spent: collections.Counter[str] = collections.Counter()
 
 
@@ -95,34 +92,10 @@ def main() -> None:
     parser.add_argument("--mode", choices=["wsgi", "asgi"], default="wsgi")
     parser.add_argument("--requests", type=int, default=3000)
     options = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="mcp-split-"))
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "example_project.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_BASE_URL": BASE_URL,
-            "EXAMPLE_SQLITE_PATH": str(work / "example.sqlite3"),
-        }
-    )
     from benchmarks import example_fixtures
 
-    example_fixtures.main(work / "tokens", 0)
-    token = (work / "tokens" / "warm.txt").read_text().strip()
-    payload = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {
-                "name": "whoami",
-                "arguments": {},
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {},
-                },
-            },
-        }
-    ).encode()
+    token = example_fixtures.in_process("mcp-split-")
+    payload = json.dumps(example_fixtures.WHOAMI_CALL).encode()
     run = _wsgi_runner(token, payload) if options.mode == "wsgi" else _asgi_runner(token, payload)
     run(300)  # warm: the token cache, the registry, the pooled loop, the SDK
     rounds = []
@@ -146,40 +119,12 @@ def main() -> None:
 
 
 def _wsgi_runner(token: str, payload: bytes) -> Callable[[int], None]:
-    import io
-
+    from benchmarks.profile_mcp import request_environ
     from example_project.wsgi import application
-
-    def environ() -> dict[str, Any]:
-        return {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/mcp",
-            "SCRIPT_NAME": "",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_HOST": "127.0.0.1:8000",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(payload)),
-            "HTTP_ACCEPT": "application/json, text/event-stream",
-            "HTTP_AUTHORIZATION": f"Bearer {token}",
-            "HTTP_MCP_PROTOCOL_VERSION": "2026-07-28",
-            "HTTP_MCP_METHOD": "tools/call",
-            "HTTP_MCP_NAME": "whoami",
-            "wsgi.input": io.BytesIO(payload),
-            "wsgi.url_scheme": "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            "wsgi.version": (1, 0),
-        }
 
     def one() -> None:
         statuses: list[str] = []
-        chunks = application(environ(), lambda status, headers: statuses.append(status))
+        chunks = application(request_environ(token, payload), lambda status, headers: statuses.append(status))
         answer = b"".join(chunks)
         chunks.close()
         if not statuses[0].startswith("200") or b'"username":"demo"' not in answer:
