@@ -21,6 +21,20 @@ def clear_cache(cache):
 
 
 @pytest.fixture(autouse=True)
+def _default_script_prefix():
+    """A request with a SCRIPT_NAME (a test client's, or a WSGI application called in the test's
+    thread) sets the script prefix of that thread, as Django's handler does for each request: every
+    test starts and ends with the default, so no reverse() inherits another test's prefix."""
+    from django.urls import set_script_prefix, set_urlconf
+
+    set_script_prefix("/")
+    set_urlconf(None)
+    yield
+    set_script_prefix("/")
+    set_urlconf(None)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_registry():
     """Every test starts with an empty cache, no in-process scope snapshot and no in-process tokens."""
     for cache in caches.all():
