@@ -556,10 +556,11 @@ class AsyncMCPView(MCPView):
 
 async def serve(endpoint: MCPEndpoint, call: _Call) -> SDKResponse:
     """The SDK's answer: straight to its request handling (``sdk_direct``), else through its transport."""
-    params = context.decided_params(call.message.get("params")) if call.cleared and call.message else None
-    if not call.cleared or call.message is None or params is None:
+    message = call.message if call.cleared else None
+    params = context.decided_params(message.get("params")) if message is not None else None
+    if message is None or params is None:
         return await _serve(endpoint, call)
-    cleared = context._cleared.set((endpoint, call.message.get("method"), call.message.get("id"), params))
+    cleared = context._cleared.set((endpoint, message.get("method"), message.get("id"), params))
     try:
         return await _serve(endpoint, call)
     finally:
