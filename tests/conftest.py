@@ -20,6 +20,29 @@ def clear_cache(cache):
         cache.clear()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at the end no other session left on it.
+
+    ``DROP DATABASE`` refuses while another session is on the database (after waiting 5 s for
+    them to go). In-process ASGI tests (Django's ``AsyncClient``, which keeps connections open
+    across requests as every test client does) leave one in asgiref's sync thread, which lives as
+    long as this process: a CI run on PostgreSQL failed at teardown so, after every test passed.
+    Those sessions are ended here, as the last thing before the database is dropped.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
+
+
 @pytest.fixture(autouse=True)
 def _default_script_prefix():
     """A request with a SCRIPT_NAME (a test client's, or a WSGI application called in the test's
