@@ -225,6 +225,21 @@ class Running:
     def stderr(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes (its master and workers)."""
+        ticks = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == self.process.pid:  # its process group
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         """SIGTERM to the whole process group, then SIGKILL to whatever is left of it (workers too)."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -275,6 +290,7 @@ class Result:
     exhausted: int
     socket_errors: int
     sample: str
+    cpu_per_request: float = 0.0  # the server's CPU seconds per answered request
 
     @property
     def problem(self) -> str | None:
@@ -363,12 +379,14 @@ class Load:
         if row.token == "cold":
             self.top_up(root, seconds)
             pool, offset = str(self.tokens[root] / "cold.txt"), self.next_cold[root]
+        cpu_before = running.cpu_seconds()
         result = run_wrk(
             f"http://127.0.0.1:{running.port}/mcp",
             seconds,
             self.connections,
             [str(stem.with_suffix(".headers")), str(stem.with_suffix(".body")), pool, str(offset), *EXPECTED[row.tool]],
         )
+        result.cpu_per_request = (running.cpu_seconds() - cpu_before) / max(result.ok, 1)
         if row.token == "cold":
             self.next_cold[root] += result.sent
             self.cold_rate[root] = max(self.cold_rate.get(root, 0.0), result.rate)
@@ -519,6 +537,7 @@ def measure(options: argparse.Namespace) -> int:
     for line in describe_machine():
         print(line, flush=True)
     rates: dict[str, list[float]] = {row.name: [] for row in rows}
+    cpu: dict[str, list[float]] = {row.name: [] for row in rows}
     problems: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         work = Path(tmp)
@@ -546,6 +565,7 @@ def measure(options: argparse.Namespace) -> int:
                         if result.problem:
                             problems[row.name] = result.problem
                         rates[row.name].append(result.rate)
+                        cpu[row.name].append(result.cpu_per_request)
                     if phase:
                         kind = "steady-token" if phase is steady else "cold-token"
                         print(f"{kind} round {number + 1}/{options.rounds} done", flush=True)
@@ -553,7 +573,7 @@ def measure(options: argparse.Namespace) -> int:
             for name in dead:
                 problems[name] = f"the server died:\n{running[name].stderr()}"
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
-    report(rows, rates, problems, baseline is not None)
+    report(rows, rates, problems, baseline is not None, cpu)
     return 1 if problems else 0
 
 
@@ -564,9 +584,11 @@ def _ratio(rates: dict[str, list[float]], top: str, bottom: str) -> float | None
     return statistics.median(a / b for a, b in zip(rates[top], rates[bottom], strict=False))
 
 
-def _rows_table(rows: list[Row], rates: dict[str, list[float]], problems: dict[str, str]) -> Iterator[str]:
-    yield "| row | server | request | token | req/s (median) | rounds | vs | ratio |"
-    yield "| --- | --- | --- | --- | ---: | --- | --- | ---: |"
+def _rows_table(
+    rows: list[Row], rates: dict[str, list[float]], problems: dict[str, str], cpu: dict[str, list[float]]
+) -> Iterator[str]:
+    yield "| row | server | request | token | req/s (median) | rounds | vs | ratio | server CPU us/req |"
+    yield "| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: |"
     for row in rows:
         figures = rates[row.name]
         median = f"{statistics.median(figures):,.0f}" if figures else "-"
@@ -574,12 +596,22 @@ def _rows_table(rows: list[Row], rates: dict[str, list[float]], problems: dict[s
         ratio = _ratio(rates, row.name, row.versus) if row.name != row.versus else 1.0
         shown = "FAILED" if row.name in problems else (f"{ratio:.2f}" if ratio is not None else "-")
         request = f"{row.tool} {row.era}"
-        yield f"| {row.name} | {row.server} | {request} | {row.token} | {median} | {spread} | {row.versus} | {shown} |"
+        used = f"{statistics.median(cpu[row.name]) * 1e6:,.0f}" if cpu.get(row.name) else "-"
+        yield (
+            f"| {row.name} | {row.server} | {request} | {row.token} | {median} | {spread} | {row.versus} | {shown} "
+            f"| {used} |"
+        )
 
 
-def report(rows: list[Row], rates: dict[str, list[float]], problems: dict[str, str], with_baseline: bool) -> None:
+def report(
+    rows: list[Row],
+    rates: dict[str, list[float]],
+    problems: dict[str, str],
+    with_baseline: bool,
+    cpu: dict[str, list[float]],
+) -> None:
     print()
-    for line in _rows_table(rows, rates, problems):
+    for line in _rows_table(rows, rates, problems, cpu):
         print(line)
     print()
     if rates.get("bare-django"):

@@ -345,3 +345,51 @@ def test_a_refused_origin_names_the_setting_in_debug_only(settings):
         'This Origin may not use this endpoint. To allow it, add it to MCP_SCOPES["ALLOWED_ORIGINS"] '
         "(for example 'https://app.example.net')."
     )
+
+
+def test_pin_builds_the_principal_the_dataclass_would():
+    # pin() copies a Principal's state without the dataclass __init__ (on every MCP request): the
+    # result must be the very object RequestPrincipal(...) builds, frozen as it is.
+    import dataclasses
+    from datetime import datetime, timezone
+    from types import MappingProxyType
+
+    from django_mcp_scopes.mcp.context import RequestPrincipal, pin
+    from django_mcp_scopes.models import Scope
+    from django_mcp_scopes.principal import Principal
+
+    read = Scope.objects.create(name="pin:read", description="Read")
+    write = Scope.objects.create(name="pin:write", description="Write")
+    write.implies.add(read)
+    principal = Principal(
+        user=object(),
+        granted_scopes=frozenset({"pin:write"}),
+        application=object(),
+        client_id="client",
+        expires=datetime(2030, 1, 1, tzinfo=timezone.utc),
+        resource="https://example.com/mcp",
+        token_id="7",
+        extra={"source": "local"},
+        claims=MappingProxyType({"sub": "7"}),
+    )
+    expected = RequestPrincipal(
+        **{field.name: getattr(principal, field.name) for field in dataclasses.fields(Principal)},
+        pinned_effective_scopes=principal.effective_scopes,
+    )
+    pinned = pin(principal)
+    assert type(pinned) is RequestPrincipal
+    assert pinned.__dict__ == expected.__dict__
+    assert pinned.effective_scopes == frozenset({"pin:write", "pin:read"})
+    assert pinned == expected and pinned.obtainable_scopes is None
+    assert pin(pinned) is pinned
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pinned.client_id = "another"  # type: ignore[misc]
+
+    @dataclasses.dataclass(frozen=True)
+    class Custom(Principal):
+        @property
+        def effective_scopes(self) -> frozenset[str]:
+            return frozenset({"custom"})
+
+    custom = pin(Custom(user=None, granted_scopes=frozenset({"pin:write"})))
+    assert type(custom) is RequestPrincipal and custom.effective_scopes == frozenset({"custom"})

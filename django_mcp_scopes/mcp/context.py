@@ -61,8 +61,17 @@ def pin(principal: Principal) -> RequestPrincipal:
     """``principal`` with its effective scopes computed now (call where the database may be used)."""
     if isinstance(principal, RequestPrincipal):
         return principal
-    values = {name: getattr(principal, name) for name in _PRINCIPAL_FIELDS}
-    return RequestPrincipal(**values, pinned_effective_scopes=principal.effective_scopes)
+    if type(principal) is not Principal:  # a subclass: its own fields and properties, read as such
+        values = {name: getattr(principal, name) for name in _PRINCIPAL_FIELDS}
+        return RequestPrincipal(**values, pinned_effective_scopes=principal.effective_scopes)
+    # The same object the dataclass __init__ would build (it has no __post_init__), built on every
+    # MCP request without its per-field object.__setattr__ calls.
+    pinned = object.__new__(RequestPrincipal)
+    state = pinned.__dict__
+    state.update(principal.__dict__)
+    state["pinned_effective_scopes"] = principal.effective_scopes
+    state["obtainable_scopes"] = None
+    return pinned
 
 
 def get_principal() -> Principal | None:
