@@ -131,7 +131,7 @@ class _Call:
     does not decide it again).
     """
 
-    __slots__ = ("body", "cleared", "message", "principal", "scope")
+    __slots__ = ("body", "cleared", "headers", "message", "principal", "scope")
 
     def __init__(
         self,
@@ -141,8 +141,10 @@ class _Call:
         *,
         message: dict[str, Any] | None = None,
         cleared: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.scope = scope
+        self.headers = headers
         self.body = body
         self.principal = principal
         self.message = message
@@ -325,7 +327,8 @@ class MCPView(View):
                 principal = replace(pin(principal), obtainable_scopes=obtainable_scopes(request, principal))
             except DatabaseError as exc:
                 return self.handle_exception(request, exc)
-        return _Call(asgi_scope(request, body, principal), body, principal, message=message, cleared=True)
+        scope, headers = _scope_and_headers(request, body, principal)
+        return _Call(scope, body, principal, message=message, cleared=True, headers=headers)
 
     def rate_limited(
         self, request: HttpRequest, principal: Principal, method: str, decision: Decision, request_id: Any
@@ -605,7 +608,9 @@ async def _serve(endpoint: MCPEndpoint, call: _Call) -> SDKResponse:
             except (ValueError, RecursionError):
                 message = None
         if isinstance(message, dict):
-            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in call.scope["headers"]}
+            headers = call.headers
+            if headers is None:
+                headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in call.scope["headers"]}
             manager = await endpoint.bridge.manager()
             response = await sdk_direct.answer(
                 manager, endpoint.server, message, headers, call.scope, call.principal, endpoint
@@ -661,18 +666,50 @@ def _bound_resource(request: Any, granted: frozenset[str], resource: Any) -> str
 
 def asgi_scope(request: HttpRequest, body: bytes, principal: Principal) -> dict[str, Any]:
     """The ASGI scope the SDK sees: the request without credentials, the principal as ``scope["user"]``."""
-    headers = []
-    for key, value in request.META.items():  # as request.headers reads them, without building it
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-").lower()
-            if name in _DROPPED_HEADERS:
-                continue
-        elif key == "CONTENT_TYPE":
-            name = "content-type"
-        else:
-            continue  # CONTENT_LENGTH (set below from the body read) and the server's own keys
-        headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
-    headers.append((b"content-length", str(len(body)).encode("ascii")))
+    return _scope_and_headers(request, body, principal)[0]
+
+
+_HEADER_NAMES: dict[str, tuple[str, bytes] | None] = {}
+_HEADER_NAMES_LIMIT = 512  # META keys come from clients: the cache of their header names stays this small
+
+
+def _header_name(key: str) -> tuple[str, bytes] | None:
+    """The header a ``request.META`` key holds (lower case, as text and as bytes), or None for
+    what the SDK does not see (credentials, the length, the server's own keys)."""
+    known = _HEADER_NAMES.get(key, False)
+    if known is not False:
+        return known
+    name: str | None
+    if key.startswith("HTTP_"):
+        name = key[5:].replace("_", "-").lower()  # as request.headers reads them
+        if name in _DROPPED_HEADERS:
+            name = None
+    elif key == "CONTENT_TYPE":
+        name = "content-type"
+    else:
+        name = None  # CONTENT_LENGTH (set from the body read) and the server's own keys
+    found = (name, name.encode("latin-1")) if name is not None else None
+    if len(_HEADER_NAMES) < _HEADER_NAMES_LIMIT:
+        _HEADER_NAMES[key] = found
+    return found
+
+
+def _scope_and_headers(
+    request: HttpRequest, body: bytes, principal: Principal
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``asgi_scope()``, and the same headers as text (names in lower case) for the SDK's checks."""
+    headers: list[tuple[bytes, bytes]] = []
+    text: dict[str, str] = {}
+    for key, value in request.META.items():
+        found = _header_name(key)
+        if found is None:
+            continue
+        value = str(value)
+        text[found[0]] = value
+        headers.append((found[1], value.encode("latin-1")))
+    length = str(len(body))
+    text["content-length"] = length
+    headers.append((b"content-length", length.encode("ascii")))
     effective = sorted(principal.effective_scopes)
     user = principal.user
     subject = getattr(user, "pk", None)
@@ -701,7 +738,7 @@ def asgi_scope(request: HttpRequest, body: bytes, principal: Principal) -> dict[
         "server": (request.META.get("SERVER_NAME") or "", int(server_port) if str(server_port).isdigit() else 0),
         "user": AuthenticatedUser(token),
         "auth": AuthCredentials(effective),
-    }
+    }, text
 
 
 def _declared_length(request: HttpRequest) -> int:
