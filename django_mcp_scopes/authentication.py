@@ -39,7 +39,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 from oauth2_provider.settings import oauth2_settings
@@ -195,10 +197,21 @@ def _jwt_facts(token: str, issuer: Any, resource: str) -> dict[str, Any]:
         raise AuthServiceUnavailable() from exc
 
 
-def _dot_installed() -> bool:
-    from django.apps import apps
+_dot: list[bool] = []  # [whether django-oauth-toolkit is installed], remembered until INSTALLED_APPS changes
 
-    return apps.is_installed("oauth2_provider")
+
+def _dot_installed() -> bool:
+    if not _dot:
+        from django.apps import apps
+
+        _dot[:] = [apps.is_installed("oauth2_provider")]
+    return _dot[0]
+
+
+@receiver(setting_changed, dispatch_uid="mcp_scopes_authentication_installed_apps")
+def _forget_installed_apps(*, setting: str, **kwargs: Any) -> None:
+    if setting == "INSTALLED_APPS":
+        _dot.clear()
 
 
 def _unknown_token(token: str) -> InvalidToken:
