@@ -1,7 +1,7 @@
 """The MCP endpoint against the SDK's own server, with ``wrk`` as the load generator.
 
 Side by side in one run, each server one worker pinned to core 0 (``taskset -c 0``), ``wrk -t1 -c16``
-pinned to core 1, rounds of ``--seconds`` (5), each row's median over ``--rounds`` (3). Rows:
+pinned to core 1, rounds of ``--seconds`` (5), each row's median over ``--rounds`` (5). Rows:
 
 - ``bare-django``: a Django JSON view with no middleware (gunicorn gthread): shows that wrk drives
   4,000 req/s or more on one core, i.e. that the generator is not the bottleneck;
@@ -23,7 +23,7 @@ request is the 2026-07-28 stateless ``tools/call`` with ``MCP-Protocol-Version``
 ``Mcp-Name``. The last line is ``mcp_endpoint_ratio=<example /mcp WSGI warm / sdk whoami>``, the
 median of the per-round ratios.
 
-Run: ``python benchmarks/mcp_bench.py [--seconds 5] [--rounds 3] [--only example-wsgi-warm,sdk-whoami]``
+Run: ``python benchmarks/mcp_bench.py [--seconds 5] [--rounds 5] [--only example-wsgi-warm,sdk-whoami]``
 from the repository root (``make bench``). Needs ``wrk`` and ``taskset``.
 
 To add a variant (a setting, an optional extra such as OpenTelemetry), add a ``Server`` to
@@ -490,7 +490,7 @@ def describe_machine() -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="length of one round of one row")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per row; each row's figure is the median")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per row; each row's figure is the median")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of load before the rounds, per row")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=4, help="threads of the gunicorn gthread worker")
