@@ -16,6 +16,7 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from django_mcp_scopes.authentication import MCPTokenAuthentication
 from django_mcp_scopes.exceptions import AuthServiceUnavailable, InvalidRequest
 from django_mcp_scopes.mcp import ALTERNATIVE_SCOPES_META_KEY, REQUIRED_SCOPES_META_KEY, MCPView, mcp_path
 from django_mcp_scopes.mcp.endpoint import INSUFFICIENT_SCOPE
@@ -50,6 +51,10 @@ class DatabaseDown(BaseAuthentication):
         raise OperationalError("connection refused")
 
 
+class ViaDRF(MCPTokenAuthentication):
+    """The same class under another name: the view runs it through a DRF request."""
+
+
 class UncheckedView(MCPView):
     """Skips every scope check in the view, to show the SDK-side backstop on its own."""
 
@@ -71,6 +76,8 @@ urlpatterns = [
     path("db-down", _view(authentication_classes=[DatabaseDown])),
     path("unchecked", _view(UncheckedView)),
     path("dot", _view(authentication_classes=[OAuth2Authentication])),
+    path("bearer", _view(authentication_classes=[MCPTokenAuthentication])),
+    path("bearer-drf", _view(authentication_classes=[ViaDRF])),
 ]
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
@@ -393,3 +400,51 @@ def test_pin_builds_the_principal_the_dataclass_would():
 
     custom = pin(Custom(user=None, granted_scopes=frozenset({"pin:write"})))
     assert type(custom) is RequestPrincipal and custom.effective_scopes == frozenset({"custom"})
+
+
+BOTH_BEARER_PATHS = ["http://testserver/bearer", "http://testserver/bearer-drf"]
+
+
+@pytest.mark.parametrize(
+    "case", ["valid", "no header", "not bearer", "unknown", "in the query", "expired", "other resource", "db down"]
+)
+def test_the_default_authentication_answers_as_through_a_drf_request(case, monkeypatch):
+    # MCPTokenAuthentication alone is run without a DRF request (the hot path); a subclass of it
+    # goes through DRF's. Both must answer every request the same way.
+    from django.db.models.query import QuerySet
+
+    token, _ = make_token("entries:read", resource=BOTH_BEARER_PATHS)
+    sent = headers(token)
+    query = ""
+    if case == "no header":
+        del sent["HTTP_AUTHORIZATION"]
+    elif case == "not bearer":
+        sent["HTTP_AUTHORIZATION"] = f"Basic {token}"
+    elif case == "unknown":
+        sent["HTTP_AUTHORIZATION"] = "Bearer " + "x" * 43
+    elif case == "in the query":
+        query = f"?access_token={token}"
+    elif case == "expired":
+        token, _ = make_token("entries:read", resource=BOTH_BEARER_PATHS, expires_in=-60)
+        sent = headers(token)
+    elif case == "other resource":
+        token, _ = make_token("entries:read", resource=["http://testserver/elsewhere"])
+        sent = headers(token)
+    elif case == "db down":
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise OperationalError("connection refused")
+
+        monkeypatch.setattr(QuerySet, "get", refuse)
+        monkeypatch.setattr(QuerySet, "first", refuse)
+        monkeypatch.setattr(QuerySet, "__iter__", refuse)
+    answers = []
+    for url in ("/bearer", "/bearer-drf"):
+        response = post(url + query, rpc("tools/list"), **sent)
+        challenge = response.headers.get("WWW-Authenticate", "").replace("/bearer-drf", "/bearer")
+        answers.append((response.status_code, response.json(), challenge, response.headers.get("Retry-After")))
+    assert answers[0] == answers[1]
+    expected = {"valid": 200, "db down": 503}.get(case, 401)
+    assert answers[0][0] == expected, answers[0]
+    if expected == 401:
+        assert "resource_metadata=" in answers[0][2]
