@@ -448,3 +448,79 @@ def test_the_default_authentication_answers_as_through_a_drf_request(case, monke
     assert answers[0][0] == expected, answers[0]
     if expected == 401:
         assert "resource_metadata=" in answers[0][2]
+
+
+@pytest.mark.parametrize("case", ["valid", "no header", "unknown", "attached earlier", "forced"])
+def test_the_default_authentication_leaves_the_request_as_drf_does(case):
+    # What the hot path leaves on the Django request (user, auth, the principal) and what it
+    # accepts is what DRF's request leaves and accepts: after a refusal the request is anonymous;
+    # a principal attached earlier (an outer require_token) stands without a token.
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+    from rest_framework import exceptions as drf_exceptions
+    from rest_framework.test import force_authenticate
+
+    from django_mcp_scopes.principal import Principal, get_principal, set_principal
+
+    token, row = make_token("entries:read", resource=BOTH_BEARER_PATHS)
+    earlier = Principal(user=row.user, granted_scopes=frozenset({"entries:read"}), client_id="outer")
+
+    def request_for(path: str) -> Any:
+        sent = headers(token)
+        if case in ("no header", "attached earlier", "forced"):
+            del sent["HTTP_AUTHORIZATION"]
+        elif case == "unknown":
+            sent["HTTP_AUTHORIZATION"] = "Bearer " + "x" * 43
+        request = RequestFactory().post(path, data=b"{}", content_type="application/json", **sent)
+        request.user = row.user  # as a session would have it
+        if case == "attached earlier":
+            set_principal(request, earlier)
+        if case == "forced":
+            force_authenticate(request, user=row.user, token=earlier)
+        return request
+
+    outcomes = []
+    for url, classes in (("/bearer", [MCPTokenAuthentication]), ("/bearer-drf", [ViaDRF])):
+        view = MCPView(server=server, authentication_classes=classes, permission_classes=())
+        request = request_for(url)
+        try:
+            principal = view.authenticate(request)
+            outcome: Any = ("accepted", principal.client_id, principal.granted_scopes)
+        except (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed) as exc:
+            outcome = ("refused", type(exc).__name__, str(exc.detail))
+        user = request.user
+        state = (
+            "anonymous" if isinstance(user, AnonymousUser) else getattr(user, "pk", user),
+            type(getattr(request, "auth", "unset")).__name__,
+            get_principal(request) is not None,
+        )
+        outcomes.append((outcome, state))
+    assert outcomes[0] == outcomes[1]
+    accepted = outcomes[0][0][0] == "accepted"
+    assert accepted == (case in ("valid", "attached earlier", "forced"))
+    if case in ("no header", "unknown"):
+        assert outcomes[0][1][0] == "anonymous"
+
+
+def test_a_lone_surrogate_in_the_id_is_answered_not_a_500():
+    # JSON allows "\ud800" in a string; the reply echoes the id as the SDK's transport would
+    # (escaped), where pydantic's JSON serialiser refuses a lone surrogate.
+    body = json.dumps(rpc("tools/list")).replace('"id": 1', '"id": "\\ud800"')
+    assert "\\ud800" in body
+    response = Client().post("/mcp", data=body, content_type="application/json", **headers("t-read"))
+    assert response.status_code == 200, response.content
+    assert response.json()["id"] == "\ud800"
+    assert b'"id":"\\ud800"' in response.content
+
+
+def test_the_header_name_cache_holds_only_short_names_and_never_credentials():
+    from django_mcp_scopes.mcp import views as mcp_views
+
+    long_key = "HTTP_X_" + "A" * 200
+    assert mcp_views._header_name(long_key) == ("x-" + "a" * 200, ("x-" + "a" * 200).encode())
+    assert long_key not in mcp_views._HEADER_NAMES  # a client's long names are not kept
+    assert mcp_views._header_name("HTTP_MCP_METHOD") == ("mcp-method", b"mcp-method")
+    assert "HTTP_MCP_METHOD" in mcp_views._HEADER_NAMES
+    for dropped in ("HTTP_AUTHORIZATION", "HTTP_COOKIE", "CONTENT_LENGTH", "REMOTE_ADDR", "wsgi.input"):
+        assert mcp_views._header_name(dropped) is None
+        assert mcp_views._header_name(dropped) is None  # and from the cache

@@ -308,10 +308,11 @@ def _rejection(rejection: InboundLadderRejection, request_id: RequestId | None) 
 def _modern_reply(reply: JSONRPCResponse | JSONRPCError) -> Response:
     """The reply with the status the SDK's table maps its error code to."""
     status = 200
+    body = reply.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(reply, JSONRPCError):
         status = ERROR_CODE_HTTP_STATUS.get(reply.error.code, 200)
         if reply.id is None:
-            body = reply.model_dump(mode="json", by_alias=True, exclude_none=True)
             body["id"] = None  # JSON-RPC wants id: null on the wire when the id is unknown
-            return Response(status, list(_JSON_HEADERS), json.dumps(body, separators=(",", ":")).encode())
-    return Response(status, list(_JSON_HEADERS), reply.model_dump_json(by_alias=True, exclude_none=True).encode())
+    # As the SDK's transport writes it (json.dumps: a lone surrogate in an id or a result is escaped,
+    # where pydantic's serialiser would refuse it).
+    return Response(status, list(_JSON_HEADERS), json.dumps(body, separators=(",", ":")).encode())

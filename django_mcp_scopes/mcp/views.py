@@ -115,6 +115,14 @@ class _BodyLeftAlone(BaseParser):
         return {}
 
 
+def _unauthenticated(request: HttpRequest) -> None:
+    """What DRF's request leaves on the request it wraps when no authenticator accepted it."""
+    from rest_framework.settings import api_settings
+
+    request.user = api_settings.UNAUTHENTICATED_USER() if api_settings.UNAUTHENTICATED_USER else None
+    request.auth = api_settings.UNAUTHENTICATED_TOKEN() if api_settings.UNAUTHENTICATED_TOKEN else None  # type: ignore[attr-defined]
+
+
 class _AuthenticatedRequest:
     """What ``MCPTokenAuthentication`` reads of a DRF request: the Django request and the view."""
 
@@ -396,7 +404,12 @@ class MCPView(View):
     # authentication -------------------------------------------------------------------------
     def authenticate(self, request: HttpRequest) -> Principal:
         """Run the authentication and permission classes like DRF's ``APIView`` does."""
-        if not self.permission_classes and tuple(self.authentication_classes) == (MCPTokenAuthentication,):
+        if (
+            not self.permission_classes
+            and tuple(self.authentication_classes) == (MCPTokenAuthentication,)
+            and getattr(request, "_force_auth_user", None) is None  # DRF's force_authenticate() in tests
+            and getattr(request, "_force_auth_token", None) is None
+        ):
             return self.authenticate_bearer(request)
         authenticators = [authenticator() for authenticator in self.authentication_classes]
         drf_request = DRFRequest(
@@ -436,14 +449,22 @@ class MCPView(View):
                 found = authenticator.authenticate(stand_in)  # type: ignore[arg-type]
             except DatabaseError as exc:
                 raise AuthServiceUnavailable() from exc
+            except drf_exceptions.APIException:
+                _unauthenticated(request)
+                raise
             if found is None:
-                raise drf_exceptions.NotAuthenticated()
+                _unauthenticated(request)
+                # As DRF's path: a principal attached earlier (an outer require_token) stands.
+                principal = principal_of(request)
+                if principal is None:
+                    raise drf_exceptions.NotAuthenticated()
+                return pin(principal)
         except (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed) as exc:
             setattr(exc, "auth_header", authenticator.authenticate_header(stand_in))  # type: ignore[arg-type]  # noqa: B010
             raise
-        user, principal = found
-        request.user = user  # as DRF's Request does for the request it wraps
-        return pin(principal)
+        # As DRF's Request does for the request it wraps.
+        request.user, request.auth = found  # type: ignore[attr-defined]
+        return pin(found[1])
 
     def handle_exception(self, request: HttpRequest, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, TokenError):
@@ -670,7 +691,9 @@ def asgi_scope(request: HttpRequest, body: bytes, principal: Principal) -> dict[
 
 
 _HEADER_NAMES: dict[str, tuple[str, bytes] | None] = {}
-_HEADER_NAMES_LIMIT = 512  # META keys come from clients: the cache of their header names stays this small
+# META keys come from clients: the cache of their header names stays this small, in entries and in size.
+_HEADER_NAMES_LIMIT = 512
+_HEADER_NAME_CACHED_LENGTH = 64
 
 
 def _header_name(key: str) -> tuple[str, bytes] | None:
@@ -689,7 +712,7 @@ def _header_name(key: str) -> tuple[str, bytes] | None:
     else:
         name = None  # CONTENT_LENGTH (set from the body read) and the server's own keys
     found = (name, name.encode("latin-1")) if name is not None else None
-    if len(_HEADER_NAMES) < _HEADER_NAMES_LIMIT:
+    if len(key) <= _HEADER_NAME_CACHED_LENGTH and len(_HEADER_NAMES) < _HEADER_NAMES_LIMIT:
         _HEADER_NAMES[key] = found
     return found
 
