@@ -119,8 +119,10 @@ def _unauthenticated(request: HttpRequest) -> None:
     """What DRF's request leaves on the request it wraps when no authenticator accepted it."""
     from rest_framework.settings import api_settings
 
-    request.user = api_settings.UNAUTHENTICATED_USER() if api_settings.UNAUTHENTICATED_USER else None
-    request.auth = api_settings.UNAUTHENTICATED_TOKEN() if api_settings.UNAUTHENTICATED_TOKEN else None  # type: ignore[attr-defined]
+    make_user: Any = api_settings.UNAUTHENTICATED_USER
+    make_token: Any = api_settings.UNAUTHENTICATED_TOKEN
+    request.user = make_user() if make_user else None  # type: ignore[assignment]
+    request.auth = make_token() if make_token else None  # type: ignore[attr-defined]
 
 
 class _AuthenticatedRequest:
@@ -699,9 +701,8 @@ _HEADER_NAME_CACHED_LENGTH = 64
 def _header_name(key: str) -> tuple[str, bytes] | None:
     """The header a ``request.META`` key holds (lower case, as text and as bytes), or None for
     what the SDK does not see (credentials, the length, the server's own keys)."""
-    known = _HEADER_NAMES.get(key, False)
-    if known is not False:
-        return known
+    if key in _HEADER_NAMES:
+        return _HEADER_NAMES[key]
     name: str | None
     if key.startswith("HTTP_"):
         name = key[5:].replace("_", "-").lower()  # as request.headers reads them
